@@ -1,0 +1,10 @@
+"""`retail-pipeline`: the command line of the project (sample data, uploads, runs, models)."""
+
+import typer
+
+from retail_pipeline.cli import run, sample
+
+app = typer.Typer(help="Retail pipeline: sample data, file checks and ingestion, runs, models.",
+                  no_args_is_help=True, add_completion=False)
+for module in (sample, run):
+    module.register(app)

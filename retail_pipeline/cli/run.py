@@ -1,0 +1,39 @@
+"""`retail-pipeline run`: materialise everything once, headless, then say where results are."""
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def run() -> None:
+        """Run the refresh_all job once in this process (recorded in DAGSTER_HOME) and summarise."""
+        import dagster as dg
+
+        from retail_pipeline.definitions import defs
+        from retail_pipeline.domain.layout import DataLayout
+        from retail_pipeline.domain.warehouse import Warehouse, url_from_env
+
+        definitions = defs()
+        job = definitions.get_job_def("refresh_all")
+        with dg.DagsterInstance.get() as instance:
+            result = job.execute_in_process(instance=instance, raise_on_error=False)
+        layout = DataLayout.from_env()
+        warehouse = Warehouse(url_from_env(layout.root))
+        table = Table(title=f"Warehouse tables ({warehouse.engine.url.render_as_string(hide_password=True)})")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        for name, rows in warehouse.row_counts().items():
+            table.add_row(name, f"{rows:,}")
+        console.print(table)
+        console.print("Charts:")
+        for chart in sorted(layout.charts.glob("*.png")):
+            console.print(f"  {chart}")
+        if not result.success:
+            failed = [e.step_key for e in result.all_events if e.is_step_failure]
+            console.print(f"[red]run {result.run_id} failed in: {', '.join(failed)}[/red]")
+            raise typer.Exit(1)
+        console.print(f"[green]run {result.run_id} succeeded[/green]")

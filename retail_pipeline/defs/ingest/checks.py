@@ -1,0 +1,78 @@
+"""Data-quality checks on the consolidated tables.
+
+Broken keys and impossible values are errors (and block downstream assets, so no
+forecast is computed from a corrupt table); sales that point at an unknown customer,
+product or shop are warnings, because dimension files often arrive after the sales.
+"""
+
+
+import dagster as dg
+import pandas as pd
+
+from retail_pipeline.defs.metadata import PREVIEW_ROWS
+from retail_pipeline.domain import quality
+from retail_pipeline.domain.contract import ENTITIES
+
+ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+
+
+def _result(offending: pd.DataFrame, severity: dg.AssetCheckSeverity, **metadata) -> dg.AssetCheckResult:
+    sample = offending.head(PREVIEW_ROWS)
+    return dg.AssetCheckResult(
+        passed=offending.empty,
+        severity=severity,
+        metadata={
+            "offending_rows": len(offending),
+            **({"sample": dg.MetadataValue.md(sample.to_markdown(index=False))} if len(sample) else {}),
+            **metadata,
+        },
+    )
+
+
+def unique_key_check(entity: str) -> dg.AssetChecksDefinition:
+    key = list(ENTITIES[entity].key)
+
+    @dg.asset_check(asset=f"raw_{entity}", name="unique_key", blocking=True,
+                    description=f"No two rows share the key ({', '.join(key)}).")
+    def _check(frame: pd.DataFrame) -> dg.AssetCheckResult:
+        return _result(quality.duplicate_keys(frame, key), ERROR)
+
+    return _check
+
+
+unique_keys = [unique_key_check(entity) for entity in ENTITIES]
+
+
+@dg.asset_check(asset="raw_transactions", blocking=True,
+                description="Every quantity is a positive whole number.")
+def positive_quantities(raw_transactions: pd.DataFrame) -> dg.AssetCheckResult:
+    return _result(quality.below(raw_transactions, "quantity", 0, inclusive=False), ERROR)
+
+
+@dg.asset_check(asset="raw_transactions", blocking=True,
+                description="No sale has a negative price.")
+def non_negative_prices(raw_transactions: pd.DataFrame) -> dg.AssetCheckResult:
+    return _result(quality.below(raw_transactions, "actual_price", 0), ERROR)
+
+
+@dg.asset_check(asset="raw_products", blocking=True,
+                description="Every standard price is above zero (price ratios divide by it).")
+def positive_standard_prices(raw_products: pd.DataFrame) -> dg.AssetCheckResult:
+    return _result(quality.below(raw_products, "standard_price", 0, inclusive=False), ERROR)
+
+
+@dg.asset_check(
+    asset="raw_transactions",
+    additional_ins={"raw_customers": dg.AssetIn(), "raw_products": dg.AssetIn(), "raw_shops": dg.AssetIn()},
+    description="Share of sales whose customer, product and shop are known (walk-ins without a "
+                "customer id count as covered). Warns when any reference is unknown.",
+)
+def referential_coverage(raw_transactions: pd.DataFrame, raw_customers: pd.DataFrame,
+                         raw_products: pd.DataFrame, raw_shops: pd.DataFrame) -> dg.AssetCheckResult:
+    dims = {"customer_id": raw_customers, "product_id": raw_products, "shop_id": raw_shops}
+    unknown = {col: quality.unknown_references(raw_transactions, col, dim[col]) for col, dim in dims.items()}
+    offending = pd.concat(unknown.values()).drop_duplicates("transaction_id")
+    return _result(offending, WARN, **{
+        f"{col}_coverage": dg.MetadataValue.float(quality.coverage(raw_transactions, col, dims[col][col]))
+        for col in dims
+    }, **{f"unknown_{col}": len(rows) for col, rows in unknown.items()})

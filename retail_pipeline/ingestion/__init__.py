@@ -1,0 +1,1 @@
+"""Turning uploaded files into the consolidated tables (no Dagster imports)."""

@@ -1,0 +1,81 @@
+"""Shared fixtures: small generated data sets, data folders and throw-away databases."""
+
+import os
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from retail_pipeline.domain.contract import validate
+from retail_pipeline.domain.layout import DataLayout
+from retail_pipeline.domain.sample_data import SampleData, SampleSize, generate
+from retail_pipeline.ingestion.store import TableStore
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PG_ADMIN_URL = os.environ.get("RETAIL_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+SMALL = SampleSize(shops=4, products=25, customers=80, transactions=4_000, start="2023-01-01", years=2)
+
+
+@pytest.fixture(scope="session")
+def small_sample() -> SampleData:
+    return generate(SMALL, seed=7)
+
+
+def as_uploaded(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame as it looks right after reading a CSV: every value text, blanks empty."""
+    text = frame.astype("str")
+    return text.where(frame.notna(), None)
+
+
+def typed_tables(sample: SampleData) -> dict[str, pd.DataFrame]:
+    return {name: validate(as_uploaded(frame), name) for name, frame in sample.tables().items()}
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> DataLayout:
+    return DataLayout(tmp_path / "data").ensure()
+
+
+@pytest.fixture
+def seeded_layout(layout: DataLayout, small_sample: SampleData) -> DataLayout:
+    """A data folder whose table store holds the small sample, as ingestion leaves it."""
+    store = TableStore(layout.store)
+    for name, frame in typed_tables(small_sample).items():
+        store.write(name, frame)
+    return layout
+
+
+def _postgres_reachable() -> bool:
+    try:
+        engine = sa.create_engine(PG_ADMIN_URL)
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except sa.exc.OperationalError:
+        return False
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database for one test, dropped afterwards.
+
+    Skips when no server answers on a developer machine; with CI=true that is a failure.
+    """
+    if not _postgres_reachable():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} and CI=true")
+        pytest.skip("PostgreSQL is not reachable")
+    name = f"retail_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -1,0 +1,66 @@
+"""The code location loads and holds every asset, check, job and schedule."""
+
+import ast
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from retail_pipeline.definitions import defs
+
+FOUNDATION_ASSETS = {
+    "raw_transactions", "raw_customers", "raw_products", "raw_shops", "raw_daily_totals",
+    "sales_features", "daily_sales", "kpi_summary", "top_customers", "best_selling_products",
+    "revenue_by_category", "sales_by_month", "sales_by_weekday",
+    "category_performance_chart", "temporal_patterns_chart",
+}
+
+
+@pytest.fixture(scope="module")
+def repo():
+    return defs().get_repository_def()
+
+
+def test_every_foundation_asset_is_defined(repo):
+    keys = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
+    assert FOUNDATION_ASSETS <= keys
+
+
+def test_every_asset_has_description_group_and_kinds(repo):
+    for key in repo.asset_graph.get_all_asset_keys():
+        node = repo.asset_graph.get(key)
+        if node.is_external:
+            continue
+        assert node.description, f"{key} has no description"
+        assert node.group_name and node.group_name != "default", f"{key} has no group"
+        assert node.kinds, f"{key} has no kinds"
+
+
+def test_quality_checks_are_defined(repo):
+    checks = {(k.asset_key.to_user_string(), k.name) for k in repo.asset_graph.asset_check_keys}
+    for entity in ("transactions", "customers", "products", "shops", "daily_totals"):
+        assert (f"raw_{entity}", "unique_key") in checks
+    assert {("raw_transactions", "positive_quantities"), ("raw_transactions", "non_negative_prices"),
+            ("raw_transactions", "referential_coverage"), ("raw_products", "positive_standard_prices"),
+            ("sales_features", "one_row_per_transaction"), ("daily_sales", "daily_sales_is_a_panel")} <= checks
+
+
+def test_refresh_job_and_30_minute_schedule_running_by_default(repo):
+    job = repo.get_job("refresh_all")
+    selected = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    assert FOUNDATION_ASSETS <= selected
+    schedule = repo.get_schedule_def("refresh_every_30_minutes")
+    assert schedule.cron_schedule == "*/30 * * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert schedule.job_name == "refresh_all"
+
+
+def test_domain_modules_do_not_import_dagster():
+    root = Path(__file__).resolve().parents[1] / "retail_pipeline"
+    for package in ("domain", "ingestion", "forecasting"):
+        for path in (root / package).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                assert not any(n.split(".")[0] == "dagster" for n in names), f"{path} imports dagster"
