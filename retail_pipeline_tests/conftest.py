@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from retail_pipeline.domain.contract import validate
 from retail_pipeline.domain.layout import DataLayout
 from retail_pipeline.domain.sample_data import SampleData, SampleSize, generate
-from retail_pipeline.ingestion.store import TableStore
+from retail_pipeline.ingestion.ingest import ingest_file
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PG_ADMIN_URL = os.environ.get("RETAIL_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
@@ -40,10 +40,12 @@ def layout(tmp_path: Path) -> DataLayout:
 
 @pytest.fixture
 def seeded_layout(layout: DataLayout, small_sample: SampleData) -> DataLayout:
-    """A data folder whose table store holds the small sample, as ingestion leaves it."""
-    store = TableStore(layout.store)
-    for name, frame in typed_tables(small_sample).items():
-        store.write(name, frame)
+    """A data folder into which the small sample was uploaded and ingested."""
+    for name, frame in small_sample.tables().items():
+        path = layout.incoming / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        result = ingest_file(path, layout)
+        assert result.accepted, result.summary
     return layout
 
 

@@ -50,3 +50,23 @@ def test_daily_sales_panel_check():
                    quantity=[1.0, 0.0])
     assert daily_sales_is_a_panel(panel).passed
     assert not daily_sales_is_a_panel(pd.concat([panel, panel.iloc[:1]])).passed
+
+
+def test_upload_freshness_reads_the_ledger(tmp_path, monkeypatch):
+    from retail_pipeline.defs.ingest.freshness import upload_freshness
+    from retail_pipeline.defs.resources import DataDirResource
+    from retail_pipeline.ingestion.ledger import Ledger
+
+    data_dir = DataDirResource(root=str(tmp_path))
+    check = next(c for c in upload_freshness if "raw_transactions" in str(c.check_keys))
+    never = check(data_dir=data_dir)
+    assert not never.passed and never.severity == dg.AssetCheckSeverity.WARN
+    assert never.metadata["last_upload"].value == "never"
+    recent = pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=3)
+    Ledger(data_dir.layout.store).record("a" * 64, {"rows": {"transactions": 5}, "ingested_at": recent.isoformat()})
+    Ledger(data_dir.layout.store).record("b" * 64, {"rows": {"products": 5},
+                                                    "ingested_at": pd.Timestamp.now(tz="UTC").isoformat()})
+    fresh = check(data_dir=data_dir)
+    assert fresh.passed and fresh.metadata["age_hours"].value == pytest.approx(3, abs=0.05)
+    monkeypatch.setenv("RETAIL_MAX_UPLOAD_AGE_HOURS", "2")
+    assert not check(data_dir=data_dir).passed

@@ -34,7 +34,7 @@ def test_failed_write_keeps_the_previous_version(warehouse):
     good = pd.DataFrame({"metric": ["total_revenue"], "value": [10.0]})
     warehouse.write_table("kpi_summary", good)
     unwritable = pd.DataFrame({"metric": ["x"], "value": [object()]})  # no SQL type for this
-    with pytest.raises(Exception):
+    with pytest.raises(pd.errors.DatabaseError, match="kpi_summary__staging"):
         warehouse.write_table("kpi_summary", unwritable)
     assert warehouse.read_table("kpi_summary")["value"].tolist() == [10.0]
 

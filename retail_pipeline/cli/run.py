@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         from retail_pipeline.domain.warehouse import Warehouse, url_from_env
 
         definitions = defs()
-        job = definitions.get_job_def("refresh_all")
+        job = definitions.resolve_job_def("refresh_all")
         with dg.DagsterInstance.get() as instance:
             result = job.execute_in_process(instance=instance, raise_on_error=False)
         layout = DataLayout.from_env()

@@ -1,6 +1,7 @@
 """`retail-pipeline sample`: write the deterministic sample data set as canonical CSV files."""
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -32,15 +33,17 @@ def write_sample(out: Path, size: SampleSize, seed: int, show_progress: bool = T
 def register(app: typer.Typer) -> None:
     @app.command()
     def sample(
-        out: Path = typer.Option(None, help="Folder to write to [default: RETAIL_DATA_DIR/incoming]"),
-        transactions: int = typer.Option(SampleSize.transactions, help="Number of transactions."),
-        shops: int = typer.Option(SampleSize.shops),
-        products: int = typer.Option(SampleSize.products),
-        customers: int = typer.Option(SampleSize.customers),
-        years: int = typer.Option(SampleSize.years, help="Years of history, from --start."),
-        start: str = typer.Option(SampleSize.start, help="First day of the history."),
-        large: bool = typer.Option(False, "--large", help="1,000,000 transactions, 60 shops, 800 products."),
-        seed: int = typer.Option(42, help="Same seed and size, same files."),
+        out: Annotated[Path | None, typer.Option(
+            help="Folder to write to [default: RETAIL_DATA_DIR/incoming]")] = None,
+        transactions: Annotated[int, typer.Option(help="Number of transactions.")] = SampleSize.transactions,
+        shops: int = SampleSize.shops,
+        products: int = SampleSize.products,
+        customers: int = SampleSize.customers,
+        years: Annotated[int, typer.Option(help="Years of history, from --start.")] = SampleSize.years,
+        start: Annotated[str, typer.Option(help="First day of the history.")] = SampleSize.start,
+        large: Annotated[bool, typer.Option(
+            "--large", help="1,000,000 transactions, 60 shops, 800 products.")] = False,
+        seed: Annotated[int, typer.Option(help="Same seed and size, same files.")] = 42,
     ) -> None:
         """Generate the sample retail data set (deterministic) as canonical CSV files."""
         size = SampleSize.large() if large else SampleSize(shops, products, customers, transactions, start, years)

@@ -32,3 +32,14 @@ def coverage(frame: pd.DataFrame, column: str, known: pd.Series) -> float:
     if present == 0:
         return 1.0
     return 1.0 - len(unknown_references(frame, column, known)) / present
+
+
+def last_upload_per_entity(ledger_entries: dict[str, dict]) -> dict[str, pd.Timestamp]:
+    """When each entity last received an accepted upload, from the ingestion ledger's entries."""
+    latest: dict[str, pd.Timestamp] = {}
+    for entry in ledger_entries.values():
+        when = pd.Timestamp(entry["ingested_at"])
+        for entity, rows in (entry.get("rows") or {}).items():
+            if rows and (entity not in latest or when > latest[entity]):
+                latest[entity] = when
+    return latest

@@ -33,6 +33,7 @@ def raw_table_asset(entity: str) -> dg.AssetsDefinition:
         kinds={"pandas", "parquet"},
         description=_describe(entity),
         tags={"entity": entity},
+        deps=["upload"],  # lineage: uploads are consolidated into this table
     )
     def _raw(context: dg.AssetExecutionContext, data_dir: DataDirResource) -> dg.Output[pd.DataFrame]:
         store = data_dir.store

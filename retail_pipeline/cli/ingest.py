@@ -1,0 +1,126 @@
+"""`retail-pipeline check | ingest | backups`: the upload commands, same code as the sensor.
+
+``check`` reads and validates a file without writing anything and exits 1 when the file
+would be rejected; ``ingest`` takes files now (or every stable file in incoming/ with
+``--pending``) through the same ``ingest_file`` the Dagster asset uses; ``backups``
+lists and restores the snapshots taken before each ingestion.
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from retail_pipeline.domain.contract import ContractError
+from retail_pipeline.domain.layout import DataLayout
+from retail_pipeline.ingestion.backups import (
+    DEFAULT_KEEP,
+    BackupNotFoundError,
+    list_backups,
+    restore_backup,
+)
+from retail_pipeline.ingestion.ingest import REJECTED, check_file, ingest_file, ingest_pending
+
+console = Console(highlight=False)
+
+MAPPING_HELP = "Column-mapping YAML for exports that are not a known format."
+MappingOption = Annotated[Path | None, typer.Option("--mapping", "-m", exists=True, dir_okay=False,
+                                                    help=MAPPING_HELP)]
+
+
+def _problems(problems, total: int) -> None:
+    for problem in problems:
+        console.print(f"  - {problem}", markup=False)
+    if total > len(problems):
+        console.print(f"  ... and {total - len(problems)} more")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def check(
+        file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The file to check.")],
+        mapping: MappingOption = None,
+    ) -> None:
+        """Validate FILE exactly as ingestion would, without writing anything."""
+        try:
+            result = check_file(file, mapping)
+        except ContractError as exc:
+            console.print(f"[red]the mapping file is not valid[/red] ({exc.total} problem(s)):")
+            _problems(exc.problems, exc.total)
+            raise typer.Exit(2) from None
+        console.print(f"file:    {result.file}", markup=False)
+        console.print(f"upload:  {result.upload_id} (sha256 {result.sha256})")
+        console.print(f"format:  {result.format or 'not recognised'}", markup=False)
+        console.print(f"entity:  {result.entity or '-'}")
+        for entity, rows in result.rows.items():
+            console.print(f"rows:    {rows:,} {entity}")
+        if result.accepted:
+            console.print("[green]OK: the file would be accepted[/green]")
+            return
+        console.print(f"[red]REJECTED[/red]: {result.total_problems} problem(s):")
+        _problems(result.problems, result.total_problems)
+        raise typer.Exit(1)
+
+    @app.command()
+    def ingest(
+        files: Annotated[list[Path] | None, typer.Argument(exists=True, dir_okay=False,
+                                                           help="Files to ingest now.")] = None,
+        pending: Annotated[bool, typer.Option("--pending", help="Ingest every stable file in incoming/.")] = False,
+        mapping: MappingOption = None,
+        keep_backups: Annotated[int, typer.Option(help="How many backups to keep.")] = DEFAULT_KEEP,
+        settle: Annotated[float, typer.Option(help="--pending: seconds a file must stay unchanged.")] = 2.0,
+    ) -> None:
+        """Ingest FILE... (or --pending) into RETAIL_DATA_DIR; exit 1 if any file was rejected."""
+        if not files and not pending:
+            console.print("give one or more FILEs, or --pending")
+            raise typer.Exit(2)
+        layout = DataLayout.from_env()
+        try:
+            results = [ingest_file(f, layout, mapping, keep_backups) for f in files or []]
+            if pending:
+                results += ingest_pending(layout, mapping, keep_backups, settle)
+        except ContractError as exc:
+            console.print(f"[red]the mapping file is not valid[/red] ({exc.total} problem(s)):")
+            _problems(exc.problems, exc.total)
+            raise typer.Exit(2) from None
+        if not results:
+            console.print(f"nothing to ingest in {layout.incoming}", markup=False)
+        for result in results:
+            colour = {"accepted": "green", "duplicate": "yellow"}.get(result.status, "red")
+            console.print(f"[{colour}]{result.status}[/{colour}] ", end="")
+            console.print(result.summary, markup=False)
+            if result.status == REJECTED:
+                console.print(f"  reasons: {result.error_path}", markup=False)
+        if any(r.status == REJECTED for r in results):
+            raise typer.Exit(1)
+
+    backups_app = typer.Typer(help="Snapshots of the consolidated tables taken before each ingestion.",
+                              no_args_is_help=True)
+    app.add_typer(backups_app, name="backups")
+
+    @backups_app.command("list")
+    def list_() -> None:
+        """List backups, newest last."""
+        layout = DataLayout.from_env()
+        found = list_backups(layout)
+        if not found:
+            console.print(f"no backups in {layout.backups}", markup=False)
+            return
+        for backup in found:
+            tables = ", ".join(f"{e}: {n:,} rows" for e, n in backup.tables.items()) or "no tables"
+            console.print(f"{backup.id}  {backup.created_at[:19]}  {backup.reason}  ({tables})",
+                          markup=False, soft_wrap=True)
+
+    @backups_app.command("restore")
+    def restore(backup_id: Annotated[str, typer.Argument(metavar="ID", help="A backup id from `backups list`.")],
+                keep_backups: Annotated[int, typer.Option(help="How many backups to keep.")] = DEFAULT_KEEP) -> None:
+        """Put the consolidated tables (and the ledger) back as they were in backup ID."""
+        layout = DataLayout.from_env()
+        try:
+            backup = restore_backup(layout, backup_id, keep=keep_backups)
+        except BackupNotFoundError as exc:
+            console.print(str(exc), markup=False)
+            raise typer.Exit(1) from None
+        console.print(f"restored {backup.id} ({backup.reason}); the state before the restore was "
+                      "backed up too", markup=False)

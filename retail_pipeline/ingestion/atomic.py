@@ -1,0 +1,89 @@
+"""Atomic file operations shared by every ingestion step.
+
+Each step that writes anything writes to a temporary file in the destination folder and
+moves it into place with ``os.replace`` (atomic on POSIX), so a run killed at any moment
+leaves either the old file or the new one, never half a file. A process-wide file lock
+serialises the read-modify-write of the consolidated tables between concurrent runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _temp_beside(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return tmp
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    tmp = _temp_beside(path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_json(path: Path, value) -> Path:
+    return write_bytes(path, json.dumps(value, indent=2, default=str).encode("utf-8"))
+
+
+def write_parquet(path: Path, frame) -> Path:
+    tmp = _temp_beside(path)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def copy(source: Path, target: Path) -> Path:
+    """Copy byte for byte; the target appears complete or not at all."""
+    tmp = _temp_beside(target)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def move(source: Path, target: Path) -> Path:
+    """Move ``source`` to ``target``: a rename on the same file system, else copy + unlink."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, target)
+    except OSError:
+        copy(source, target)
+        os.unlink(source)
+    return target
+
+
+@contextlib.contextmanager
+def locked(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock (blocks until other ingestions finish)."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
