@@ -46,6 +46,14 @@ def test_everything_materialises_and_the_warehouse_holds_the_right_numbers(
         top = warehouse.read_table("top_customers")
         assert len(top) == 10 and top["total_spent"].is_monotonic_decreasing
         assert {"sales_by_month", "sales_by_weekday", "best_selling_products"} <= set(warehouse.table_names())
+        forecast = warehouse.read_table("sales_forecast")
+        total = forecast[forecast["level"] == "total"]
+        last_day = raw["transaction_date"].max().normalize()
+        assert pd.to_datetime(total["date"]).tolist() == list(pd.date_range(last_day + pd.Timedelta(days=1),
+                                                                            periods=30))
+        assert (forecast["yhat_lower"] <= forecast["yhat"]).all() and (forecast["yhat"] <= forecast["yhat_upper"]).all()
+        board = warehouse.read_table("forecast_leaderboard")
+        assert {"seasonal_naive", "global_hgb"} <= set(board["model"])
     finally:
         warehouse.dispose()
 

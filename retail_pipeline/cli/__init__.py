@@ -2,9 +2,9 @@
 
 import typer
 
-from retail_pipeline.cli import ingest, run, sample
+from retail_pipeline.cli import ingest, models, run, sample
 
 app = typer.Typer(help="Retail pipeline: sample data, file checks and ingestion, runs, models.",
                   no_args_is_help=True, add_completion=False)
-for module in (sample, ingest, run):
+for module in (sample, ingest, run, models):
     module.register(app)

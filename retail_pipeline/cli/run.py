@@ -4,7 +4,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+console = Console(soft_wrap=True)  # paths stay on one line, whatever the terminal width
 
 
 def register(app: typer.Typer) -> None:
@@ -20,10 +20,13 @@ def register(app: typer.Typer) -> None:
         definitions = defs()
         job = definitions.resolve_job_def("refresh_all")
         with dg.DagsterInstance.get() as instance:
-            result = job.execute_in_process(instance=instance, raise_on_error=False)
+            result = job.execute_in_process(
+                instance=instance, raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
         layout = DataLayout.from_env()
         warehouse = Warehouse(url_from_env(layout.root))
-        table = Table(title=f"Warehouse tables ({warehouse.engine.url.render_as_string(hide_password=True)})")
+        console.print(f"Warehouse: {warehouse.engine.url.render_as_string(hide_password=True)}")
+        table = Table()
         table.add_column("table")
         table.add_column("rows", justify="right")
         for name, rows in warehouse.row_counts().items():
