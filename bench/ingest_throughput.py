@@ -4,7 +4,8 @@ The floor is what pandas with the pyarrow engine needs just to read the file; th
 ingestion (``ingest_file`` into a fresh data folder: hash, read as text, validate every
 rule, write history + consolidated Parquet, ledger, archive) should stay within 5x of it.
 Each ingestion runs in its own subprocess so that its peak RSS is measured alone; times
-are the median of ``--runs`` runs. The last line is machine-readable:
+are the median of ``--runs`` runs, each floor measured right before its ingestion. The
+last line is machine-readable:
 
     ingest_s=X read_floor_s=Y ratio=Z peak_rss_mb=W
 
@@ -80,7 +81,7 @@ def ingest_once(file: Path, work: Path, run: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--store-item", action="store_true", help="also ingest the full store-item file")
     parser.add_argument("--child", nargs=2, metavar=("FILE", "ROOT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -94,14 +95,17 @@ def main() -> None:
         generate(file, args.rows)
         print(f"generated {args.rows:,} rows ({file.stat().st_size / 1e6:.1f} MB) "
               f"in {time.perf_counter() - began:.1f}s")
-        floors = []
-        for _ in range(args.runs):
+        # floor and ingestion alternate, so that both see the same machine load (the
+        # machine is shared: a floor measured before all ingestions would compare a quiet
+        # moment with a busy one)
+        floors, runs = [], []
+        for i in range(args.runs):
             began = time.perf_counter()
             frame = pd.read_csv(file, engine="pyarrow")
             floors.append(time.perf_counter() - began)
             assert len(frame) == args.rows
-        del frame
-        runs = [ingest_once(file, work, i) for i in range(args.runs)]
+            del frame
+            runs.append(ingest_once(file, work, i))
         for i, (floor, run) in enumerate(zip(floors, runs, strict=True)):
             print(f"run {i + 1}: read_floor {floor:.3f}s, ingest {run['seconds']:.3f}s, "
                   f"peak RSS {run['rss_mb']:.0f} MB, rows {run['rows']}")

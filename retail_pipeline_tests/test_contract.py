@@ -92,3 +92,16 @@ def test_explicit_date_format():
 def test_empty_frame_has_the_contract_columns(entity):
     frame = empty_frame(entity)
     assert list(frame.columns) == ENTITIES[entity].column_names and len(frame) == 0
+
+
+def test_dates_outside_the_supported_range_are_problems_not_crashes():
+    err = problems(transactions(transaction_date=["1600-01-01", "2024-01-07", "2300-01-01 00:00:00"]))
+    assert [(p.row, p.value) for p in err.problems] == [(2, "1600-01-01"), (4, "2300-01-01 00:00:00")]
+    assert "between 1900-01-01 and 2199-12-31" in err.problems[0].rule
+
+
+def test_a_utc_offset_keeps_the_local_wall_time():
+    out = validate(transactions(transaction_date=["2024-01-05 23:30+01", "2024-01-05", "2024-01-06T08:00:00Z"]),
+                   "transactions", "f.csv")
+    assert out["transaction_date"].tolist() == [pd.Timestamp("2024-01-05 23:30"), pd.Timestamp("2024-01-05"),
+                                                pd.Timestamp("2024-01-06 08:00")]

@@ -202,9 +202,17 @@ def _blank(values: pd.Series) -> np.ndarray:
     return (values.isna() | (as_text.str.strip() == "")).to_numpy()
 
 
+EARLIEST_DATE, LATEST_DATE = pd.Timestamp("1900-01-01"), pd.Timestamp("2199-12-31 23:59:59")
+_UTC_OFFSET = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+
+
 def _parse_dates(text: pd.Series, date_format: str | None) -> pd.Series:
+    """Parse dates; a trailing UTC offset is dropped so the shop's local wall time is kept
+    (a sale at 23:30+01 belongs to that calendar day, whatever UTC says)."""
     if date_format:
         return pd.to_datetime(text, format=date_format, errors="coerce")
+    has_time = text.str.contains(r"\d[T ]\d", regex=True, na=False)
+    text = text.where(~has_time, text.str.replace(_UTC_OFFSET, "", regex=True))
     parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
     if parsed.isna().any():  # mixed but valid forms, e.g. "2024-01-05" and "2024-01-05 10:30"
         retry = pd.to_datetime(text[parsed.isna()], format="mixed", errors="coerce", dayfirst=False)
@@ -255,7 +263,10 @@ def validate(
             bad = parsed.isna().to_numpy() & ~blank
             found.add_rows(bad, rows, col.name, raw_values, f"{col.name} is not a date"
                            + (f" in the format {date_format}" if date_format else ""))
-            out[col.name] = parsed.astype("datetime64[ns]")
+            outside = ((parsed < EARLIEST_DATE) | (parsed > LATEST_DATE)).to_numpy()
+            found.add_rows(outside, rows, col.name, raw_values,
+                           f"{col.name} must be between {EARLIEST_DATE.date()} and {LATEST_DATE.date()}")
+            out[col.name] = parsed.where(~outside).astype("datetime64[ns]")
             continue
         numbers = pd.to_numeric(raw, errors="coerce") if raw.dtype.kind not in "iuf" else raw.astype("float64")
         numbers = numbers.astype("float64")

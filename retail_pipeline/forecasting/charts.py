@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from retail_pipeline.domain.charts import save_figure  # noqa: E402
+
 sns.set_theme(style="whitegrid", context="notebook")
 
 
@@ -29,13 +31,9 @@ def top_series(panel: pd.DataFrame, n: int = 4, level: str = "shop_product") -> 
 
 
 def _save(fig, path: Path | str, tight: bool = True) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if tight:
         fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)
 
 
 def no_data_chart(path: Path | str, title: str) -> Path:

@@ -43,10 +43,23 @@ def write_json(path: Path, value) -> Path:
     return write_bytes(path, json.dumps(value, indent=2, default=str).encode("utf-8"))
 
 
+def parquet(frame, target) -> None:
+    """``frame.to_parquet(target, index=False)`` (same schema and pandas metadata, so it
+    reads back with the same dtypes), without min/max statistics of text columns: those
+    cost a third of the write of a large table and no reader here filters on them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    stats = [f.name for f in table.schema
+             if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+    pq.write_table(table, target, write_statistics=stats)
+
+
 def write_parquet(path: Path, frame) -> Path:
     tmp = _temp_beside(path)
     try:
-        frame.to_parquet(tmp, index=False)
+        parquet(frame, tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

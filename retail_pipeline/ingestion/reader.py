@@ -8,6 +8,7 @@ then every contract rule on every row (``contract.validate``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -41,12 +42,22 @@ def read_upload(raw: bytes, file: str, mapping: Mapping | None = None) -> Parsed
     """Parse and validate ``raw`` (the upload's bytes); raises UploadRejected."""
     label, entity = None, mapping.entity if mapping else None
     try:
-        unpacked = sniff.unpack(raw, file, mapping.encoding if mapping else "utf-8")
+        unpacked = sniff.unpack(raw, file, mapping.encoding if mapping else "utf-8", check=False)
         label = unpacked.label
         if unpacked.container == "xlsx":
             raw_table, found = _pick_sheet(unpacked.data, file, mapping)
         else:
-            raw_table, found = _read_text(sniff.strip_bom(unpacked.data), file, mapping)
+            # The UTF-8 check comes first, as if it ran before anything else; it is only
+            # run when the reader does not prove the bytes valid itself (see read_csv).
+            verify = _Utf8Check(unpacked, file)
+            try:
+                raw_table, found = _read_text(sniff.strip_bom(unpacked.data), file, mapping, verify)
+            except ContractError:
+                label = None  # the byte check refuses the file as if while unpacking
+                verify()
+                if not verify.failed:
+                    label = unpacked.label
+                raise
         entity = found.entity
         label = f"{found.format} ({unpacked.label})"
         if found.format == "woocommerce":
@@ -76,7 +87,24 @@ def read_upload(raw: bytes, file: str, mapping: Mapping | None = None) -> Parsed
         raise UploadRejected(exc, label, entity) from None
 
 
-def _read_text(data: bytes, file: str, mapping: Mapping | None):
+class _Utf8Check:
+    """The UTF-8 check of the unpacked text, run at most once and only when needed."""
+
+    def __init__(self, unpacked: sniff.Unpacked, file: str):
+        self.unpacked, self.file = unpacked, file
+        self.done, self.failed = unpacked.verified, False
+
+    def __call__(self) -> None:
+        if not self.done:
+            self.done = True
+            try:
+                sniff.check_utf8(self.unpacked.data, self.file)
+            except ContractError:
+                self.failed = True
+                raise
+
+
+def _read_text(data: bytes, file: str, mapping: Mapping | None, verify: Callable[[], None]):
     delimiter = mapping.delimiter if mapping else ","
     header = tables.first_record(data, delimiter)
     if mapping:
@@ -96,7 +124,7 @@ def _read_text(data: bytes, file: str, mapping: Mapping | None):
             # most of an entity's columns: let the contract name the missing ones
             found = formats.Recognised("canonical", nearest,
                                        formats._rename_to_contract(header, _columns(nearest)))
-    return tables.read_csv(data, file, delimiter, header), found
+    return tables.read_csv(data, file, delimiter, header, verify), found
 
 
 def _columns(entity: str) -> list[str]:

@@ -35,6 +35,7 @@ class Unpacked:
     data: bytes
     container: str  # "csv" (text) or "xlsx"
     compression: str | None  # "gzip" or None
+    verified: bool = True  # False: the UTF-8 check of ``data`` is still due
 
     @property
     def label(self) -> str:
@@ -45,10 +46,12 @@ def _reject(file: str, rule: str, row: int | None = None, value: str | None = No
     raise ContractError([Problem(file, row, None, value, rule)])
 
 
-def unpack(raw: bytes, file: str, encoding: str = "utf-8") -> Unpacked:
+def unpack(raw: bytes, file: str, encoding: str = "utf-8", check: bool = True) -> Unpacked:
     """Decompress and classify ``raw``; raises ContractError for unreadable bytes.
 
     Text in another ``encoding`` (named by a mapping file) is re-encoded to UTF-8.
+    ``check=False`` leaves the UTF-8 check of text to the caller (``Unpacked.verified``
+    says whether it is still due; ``check_utf8`` gives the exact problem).
     """
     compression = None
     if raw[:2] == GZIP_MAGIC:
@@ -73,6 +76,8 @@ def unpack(raw: bytes, file: str, encoding: str = "utf-8") -> Unpacked:
                       "(is it a spreadsheet or archive saved under a .csv name?)",
                 row=raw.count(b"\n", 0, nul) + 1)
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig"):
+        if not check:
+            return Unpacked(raw, "csv", compression, verified=False)
         check_utf8(raw, file)
     else:
         try:

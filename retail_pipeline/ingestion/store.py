@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from retail_pipeline.domain.contract import ENTITIES
+from retail_pipeline.ingestion import atomic
 
 
 class MissingTableError(FileNotFoundError):
@@ -54,7 +55,7 @@ class TableStore:
         fd, tmp = tempfile.mkstemp(prefix=f".{entity}.", suffix=".parquet.tmp", dir=path.parent)
         os.close(fd)
         try:
-            frame.to_parquet(tmp, index=False)
+            atomic.parquet(frame, tmp)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):

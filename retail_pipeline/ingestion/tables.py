@@ -14,12 +14,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from retail_pipeline.domain.contract import MAX_REPORTED, ContractError, Problem
@@ -62,12 +63,32 @@ def guess_delimiter(data: bytes) -> str:
     return max(DELIMITERS, key=lambda d: (len(first_record(data, d)), d == ","))
 
 
-def read_csv(data: bytes, file: str, delimiter: str, header: list[str]) -> RawTable:
-    """All rows as text; raises ContractError naming the rows that cannot be split."""
+def read_csv(data: bytes, file: str, delimiter: str, header: list[str],
+             verify: Callable[[], None] | None = None) -> RawTable:
+    """All rows as text; raises ContractError naming the rows that cannot be split.
+
+    ``verify`` (the byte check, e.g. UTF-8) runs before any read that does not itself
+    prove the bytes are valid: pyarrow's string conversion checks the UTF-8 of every cell,
+    so a file read by the first path below needs no separate pass over its bytes.
+    """
+    verify = verify or (lambda: None)
     duplicated = sorted({h for h in header if header.count(h) > 1})
     if duplicated:
+        verify()
         raise ContractError([Problem(file, 1, name, None, f"column '{name}' appears more than once in the header")
                              for name in duplicated])
+    if len(header) > 1 and _unquoted_body(data):
+        # Every line after the header is a record, and pyarrow, told not to skip blank
+        # lines, returns them as rows with every field empty: when there is no such row
+        # there is no blank line (which would shift the row numbers), found without a
+        # search of the bytes.
+        try:
+            found = _read_fast(data, delimiter, header, newlines_in_values=False, with_header=True)
+        except pa.ArrowInvalid:
+            found = None  # ragged rows or bad bytes: the checks below say which
+        if found is not None:
+            return found
+    verify()
     quotes = data.count(b'"') if b'"' in data else 0
     blank_lines = b"\n\n" in data or b"\n\r\n" in data
     if not blank_lines and quotes % 2 == 0:  # an odd count means an unclosed quote
@@ -78,21 +99,56 @@ def read_csv(data: bytes, file: str, delimiter: str, header: list[str]) -> RawTa
     return _read_exact(data, file, delimiter, header)
 
 
-def _read_fast(data: bytes, delimiter: str, header: list[str], newlines_in_values: bool) -> RawTable:
+def _read_fast(data: bytes, delimiter: str, header: list[str], newlines_in_values: bool,
+               with_header: bool = False) -> RawTable | None:
+    """pyarrow's multi-threaded reader, every column as text.
+
+    ``with_header``: the header line is read as a row too (so its bytes are checked like
+    every other cell's) and dropped, and blank lines are kept as rows of empty fields:
+    returns None when there is such a row (it may be a blank line).
+    """
     names = [f"c{i}" for i in range(len(header))]
     table = pacsv.read_csv(
         pa.py_buffer(data),
-        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=16 << 20),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values),
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=0 if with_header else 1,
+                                       block_size=16 << 20),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values,
+                                         ignore_empty_lines=not with_header),
         convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
+            column_types={n: pa.large_string() for n in names},  # pandas' own layout
             strings_can_be_null=False, quoted_strings_can_be_null=False,
         ),
     )
+    if with_header:
+        table = table.slice(1)
+        if _has_empty_row(table):
+            return None
     text = pd.StringDtype("pyarrow", np.nan)  # pandas 3 "str", zero-copy over the arrow data
     frame = pd.DataFrame({f"c{i}": pd.Series(table.column(i), dtype=text) for i in range(len(header))})
     frame.columns = header
     return RawTable(frame, header)
+
+
+def _unquoted_body(data: bytes) -> bool:
+    """No quote after the first line (quoted header names are common), and that line is
+    one record: no quote left open and no lone carriage return in it."""
+    end = data.find(b"\n")
+    if end < 0:
+        return b'"' not in data
+    if data.find(b'"', end) >= 0:
+        return False
+    head = data[:end].removesuffix(b"\r")
+    return head.count(b'"') % 2 == 0 and (b"\r" not in head or b'"' not in head)
+
+
+def _has_empty_row(table: pa.Table) -> bool:
+    empty = None
+    for column in table.columns:
+        blank = pc.fill_null(pc.equal(column, ""), True)
+        empty = blank if empty is None else pc.and_(empty, blank)
+        if not pc.any(empty).as_py():
+            return False
+    return True
 
 
 def _read_exact(data: bytes, file: str, delimiter: str, header: list[str]) -> RawTable:
