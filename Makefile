@@ -54,9 +54,12 @@ lint: install
 test: lint
 	$(BIN)/pytest -n 2 --dist loadfile -q -p no:cacheprovider
 
+# The measurements behind BENCHMARKS.md (about 30 minutes on 2 cores; run on a quiet machine).
 bench: install
 	$(BIN)/python bench/ingest_throughput.py
+	$(BIN)/python bench/ingest_latency.py
 	$(BIN)/python bench/forecast_store_item.py
+	$(BIN)/python bench/executor_choice.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache

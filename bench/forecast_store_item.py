@@ -16,7 +16,9 @@ the refit and the forecast. Every method may use both cores: Prophet fits series
 worker processes (joblib), the tree models use two threads (OpenMP / joblib), seasonal
 naive needs no parallelism.
 
-Output: one line per method, ``method=NAME wall_s=X smape=Y mae=Z coverage80=W``.
+Output: one line per method, ``method=NAME wall_s=X smape=Y mae=Z coverage80=W``, wall_s the
+median of ``--repeat`` runs (default 3; the methods are deterministic, so only time varies),
+then a comment line with the champion/Prophet wall-time ratio.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -60,11 +63,29 @@ def line(name: str, wall: float, scored: pd.DataFrame) -> str:
             f"mae={mae(scored['y'], scored['yhat']):.3f} coverage80={cov:.3f}")
 
 
+def seasonal_naive(history: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    return "seasonal_naive", SeasonalNaive("year").fit(history).predict(HOLDOUT_DAYS)
+
+
+def champion(train: pd.DataFrame, n_jobs: int) -> tuple[str, pd.DataFrame]:
+    """Backtest every candidate, choose, calibrate, refit and forecast: all of it is timed."""
+    result = run_forecast(train, ForecastSettings(horizon=HOLDOUT_DAYS, n_folds=3, n_jobs=n_jobs))
+    board = result.leaderboard[result.leaderboard["scope"] == "level"]
+    print(board[["model", "mase", "smape", "mae", "coverage80", "coverage80_conformal"]]
+          .to_string(index=False, float_format=lambda v: f"{v:.3f}"), file=sys.stderr)
+    return f"champion:{result.champions['shop_product']}", result.forecast.rename(columns={"date": "ds"})
+
+
+def prophet(history: pd.DataFrame, n_jobs: int) -> tuple[str, pd.DataFrame]:
+    return "prophet", ProphetForecaster(interval=0.8, n_jobs=n_jobs).fit(history).predict(HOLDOUT_DAYS)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--n-jobs", type=int, default=2, help="processes/threads per method")
     parser.add_argument("--skip-prophet", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per method; wall time is their median")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results"
                         / "forecast_store_item.txt")
     args = parser.parse_args()
@@ -79,32 +100,27 @@ def main() -> None:
           f"{platform.node()} {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%MZ}",
           flush=True)
 
-    lines = []
-    start = time.perf_counter()
-    naive = SeasonalNaive("year").fit(history).predict(HOLDOUT_DAYS)
-    lines.append(line("seasonal_naive", time.perf_counter() - start,
-                      actual.merge(naive, on=["series_id", "ds"])))
-    print(lines[-1], flush=True)
-
-    start = time.perf_counter()
-    settings = ForecastSettings(horizon=HOLDOUT_DAYS, n_folds=3, n_jobs=args.n_jobs)
-    result = run_forecast(train, settings)
-    wall = time.perf_counter() - start
-    champ = result.forecast.rename(columns={"date": "ds"})
-    lines.append(line(f"champion:{result.champions['shop_product']}", wall,
-                      actual.merge(champ, on=["series_id", "ds"])))
-    board = result.leaderboard[result.leaderboard["scope"] == "level"]
-    print(board[["model", "mase", "smape", "mae", "coverage80", "coverage80_conformal"]]
-          .to_string(index=False, float_format=lambda v: f"{v:.3f}"), file=sys.stderr)
-    print(lines[-1], flush=True)
-
+    methods = {"seasonal_naive": lambda: seasonal_naive(history)}
+    methods["champion"] = lambda: champion(train, args.n_jobs)
     if not args.skip_prophet:
-        start = time.perf_counter()
-        prophet = ProphetForecaster(interval=0.8, n_jobs=args.n_jobs).fit(history)
-        pred = prophet.predict(HOLDOUT_DAYS)
-        lines.append(line("prophet", time.perf_counter() - start,
-                          actual.merge(pred, on=["series_id", "ds"])))
+        methods["prophet"] = lambda: prophet(history, args.n_jobs)
+    walls: dict[str, list[float]] = {name: [] for name in methods}
+    predictions = {}
+    for repeat in range(args.repeat):  # the methods are deterministic: only wall time varies
+        for name, run in methods.items():
+            start = time.perf_counter()
+            label, pred = run()
+            walls[name].append(time.perf_counter() - start)
+            predictions[name] = (label, pred)
+            print(f"# repeat {repeat + 1}/{args.repeat} {label} wall_s={walls[name][-1]:.1f}",
+                  file=sys.stderr, flush=True)
+    lines = []
+    for name, (label, pred) in predictions.items():
+        lines.append(line(label, statistics.median(walls[name]), actual.merge(pred, on=["series_id", "ds"])))
         print(lines[-1], flush=True)
+    if "prophet" in walls:
+        ratio = statistics.median(walls["champion"]) / statistics.median(walls["prophet"])
+        print(f"# median of {args.repeat} runs each; champion/prophet wall ratio={ratio:.3f}", flush=True)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")

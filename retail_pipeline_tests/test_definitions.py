@@ -64,3 +64,17 @@ def test_domain_modules_do_not_import_dagster():
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
                 assert not any(n.split(".")[0] == "dagster" for n in names), f"{path} imports dagster"
+
+
+def test_loading_the_code_location_leaves_heavy_libraries_to_the_assets_that_use_them():
+    """Every run worker loads the definitions: an ingestion run must not pay for plotting and
+    model libraries it never calls."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from retail_pipeline.definitions import defs; defs(); "
+             "print(' '.join(m for m in ('seaborn', 'matplotlib', 'sklearn', 'statsmodels', 'prophet') "
+             "if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    assert loaded == ""

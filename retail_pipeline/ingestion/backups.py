@@ -23,6 +23,7 @@ from retail_pipeline.domain.contract import ENTITIES
 from retail_pipeline.domain.layout import DataLayout
 from retail_pipeline.ingestion import atomic
 from retail_pipeline.ingestion.ledger import LEDGER_FILE
+from retail_pipeline.ingestion.store import TableStore
 
 DEFAULT_KEEP = 10
 MANIFEST = "manifest.json"
@@ -101,6 +102,7 @@ def restore_backup(layout: DataLayout, backup_id: str, keep: int = DEFAULT_KEEP)
         known = ", ".join(backups) or "none"
         raise BackupNotFoundError(f"no backup {backup_id!r} in {layout.backups} (known: {known})")
     with atomic.locked(layout.store / LOCK_FILE):
+        TableStore(layout.store).roll_forward()  # a pending commit must not land on top later
         source = backups[backup_id]
         # copy out first: pruning after the safety backup may remove the one being restored
         staged = {}

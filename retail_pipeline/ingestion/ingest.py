@@ -221,6 +221,7 @@ def ingest_file(
     step = on_step or (lambda name: None)
     uid = upload_id(sha)
     with atomic.locked(_lock(layout)):
+        TableStore(layout.store).roll_forward()  # finish a commit a killed run left behind
         entry = ledger.get(sha)  # another run may have applied it while we were reading
         if entry is not None:
             return _duplicate(path, layout, entry, sha, raw)
@@ -231,9 +232,7 @@ def ingest_file(
         for entity, frame in parsed.tables.items():
             atomic.write_parquet(history[entity], frame)
         step("history")
-        store = TableStore(layout.store)
-        for entity, frame in parsed.tables.items():
-            store.upsert(entity, frame, written=history[entity])
+        TableStore(layout.store).upsert_many(parsed.tables, written=history)
         step("consolidate")
         ledger.record(sha, {
             "upload_id": uid, "file": path.name, "format": check.format, "entity": check.entity,

@@ -25,6 +25,7 @@ from retail_pipeline.ingestion.ledger import upload_id
 DEFAULT_CAP = 10
 MAX_TRACKED = 200
 QUIET_SECONDS = 10.0
+MAX_UPLOAD_PARTITIONS = 5_000
 
 
 @dataclass
@@ -101,3 +102,19 @@ def plan_tick(
         plan.requests.append(Ready(path, uid, mtime_ns))
         del plan.cursor[path.name]  # requested: its run moves it out of incoming/
     return plan
+
+
+def partitions_to_retire(partitions: list[str], ingested: set[str],
+                         keep: int = MAX_UPLOAD_PARTITIONS) -> list[str]:
+    """The oldest upload partitions beyond ``keep`` whose content is in the ledger.
+
+    Dagster recommends staying far below 100,000 partitions, and one partition per upload
+    grows without end (a few shops uploading daily pass 10,000 in a few years). An ingested
+    upload lives on in the ledger, its archived file and its history Parquet, so its
+    partition can go once it is old: the UI keeps the newest ``keep`` uploads.
+    ``partitions`` is in the order they were added (oldest first), as Dagster returns them.
+    """
+    excess = len(partitions) - keep
+    if excess <= 0:
+        return []
+    return [key for key in partitions if key in ingested][:excess]

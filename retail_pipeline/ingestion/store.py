@@ -5,19 +5,28 @@ replaces its older version (the older one stays in the per-upload history files)
 Writes go to a temporary file in the same folder and are moved into place with
 ``os.replace``, which is atomic on POSIX: a reader (or a run killed half-way) sees either
 the old table or the new one, never a mix.
+
+An upload that changes several tables at once (a WooCommerce export gives transactions
+and customers) is committed through a small journal: every new version is written under a
+hidden name first, then ``commit.json`` lists the renames (the commit point), then the
+renames run. A process killed before the journal leaves every table as it was; one killed
+after it leaves a journal that the next read or write of the store rolls forward, so
+nobody ever reads a mix of old and new tables.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from retail_pipeline.domain.contract import ENTITIES
 from retail_pipeline.ingestion import atomic
+
+JOURNAL = "commit.json"
 
 
 class MissingTableError(FileNotFoundError):
@@ -37,6 +46,7 @@ class TableStore:
         return self.path(entity).exists()
 
     def read(self, entity: str) -> pd.DataFrame:
+        self.roll_forward()
         path = self.path(entity)
         if not path.exists():
             raise MissingTableError(
@@ -50,17 +60,8 @@ class TableStore:
         return frame
 
     def write(self, entity: str, frame: pd.DataFrame) -> Path:
-        path = self.path(entity)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{entity}.", suffix=".parquet.tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            atomic.parquet(frame, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        self.root.mkdir(parents=True, exist_ok=True)
+        return atomic.write_parquet(self.path(entity), frame)
 
     def upsert(self, entity: str, new: pd.DataFrame, written: Path | None = None) -> pd.DataFrame:
         """Merge ``new`` into the consolidated table by the entity's key; atomic write.
@@ -68,21 +69,55 @@ class TableStore:
         ``written`` is a Parquet file already holding exactly ``new`` (the upload's history
         file): when there is no table yet it is copied instead of encoding ``new`` again.
         """
-        current = self.read(entity) if self.exists(entity) else None
-        if current is None and written is not None:
-            path = self.path(entity)
-            fd, tmp = tempfile.mkstemp(prefix=f".{entity}.", suffix=".parquet.tmp", dir=path.parent)
-            os.close(fd)
-            try:
-                shutil.copyfile(written, tmp)
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+        self.roll_forward()
+        if not self.exists(entity) and written is not None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            atomic.copy(written, self.path(entity))
             return new
-        merged = upsert_frames(current, new, list(ENTITIES[entity].key))
+        merged = self._merged(entity, new)
         self.write(entity, merged)
         return merged
+
+    def upsert_many(self, tables: dict[str, pd.DataFrame], written: dict[str, Path] | None = None,
+                    after_rename: Callable[[str], None] | None = None) -> None:
+        """Merge several entities' uploads as one commit: all new tables or all old ones.
+
+        ``after_rename(entity)`` runs after each table is renamed into place (tests use it to
+        kill the commit half-way).
+        """
+        written = written or {}
+        if len(tables) == 1:
+            [(entity, frame)] = tables.items()
+            self.upsert(entity, frame, written.get(entity))
+            return
+        self.roll_forward()
+        self.root.mkdir(parents=True, exist_ok=True)
+        renames = []
+        for entity, frame in tables.items():
+            pending = self.root / f".{entity}.pending.parquet"
+            if not self.exists(entity) and entity in written:
+                atomic.copy(written[entity], pending)
+            else:
+                atomic.write_parquet(pending, self._merged(entity, frame))
+            renames.append([pending.name, self.path(entity).name])
+        atomic.write_json(self.root / JOURNAL, {"renames": renames})  # the commit point
+        self.roll_forward(after_rename)
+
+    def roll_forward(self, after_rename: Callable[[str], None] | None = None) -> None:
+        """Finish a multi-table commit whose journal was written (a no-op without one)."""
+        journal = self.root / JOURNAL
+        if not journal.exists():
+            return
+        for pending, final in json.loads(journal.read_text(encoding="utf-8"))["renames"]:
+            if (self.root / pending).exists():  # already renamed by an earlier roll-forward
+                os.replace(self.root / pending, self.root / final)
+            if after_rename:
+                after_rename(final.removesuffix(".parquet"))
+        journal.unlink(missing_ok=True)
+
+    def _merged(self, entity: str, new: pd.DataFrame) -> pd.DataFrame:
+        current = self.read(entity) if self.exists(entity) else None
+        return upsert_frames(current, new, list(ENTITIES[entity].key))
 
 
 def upsert_frames(current: pd.DataFrame | None, new: pd.DataFrame, key: list[str]) -> pd.DataFrame:

@@ -169,3 +169,21 @@ def test_definitions_wire_job_sensors_and_refresh():
     assert incoming_files_sensor.default_status == dg.DefaultSensorStatus.RUNNING
     spec = upload.specs_by_key[dg.AssetKey("upload")]
     assert spec.group_name == "uploads" and spec.kinds == {"file"} and spec.description
+
+
+def test_old_ingested_upload_partitions_are_retired_beyond_the_cap(instance, data, monkeypatch):
+    from retail_pipeline.ingestion import sensor_plan
+    from retail_pipeline.ingestion.ledger import Ledger
+
+    keys = [f"{i:016x}" for i in range(1, 7)]
+    instance.add_dynamic_partitions(uploads.name, keys)
+    ledger = Ledger(data.store)
+    for key in keys[:2] + keys[3:5]:  # keys[2] is not ingested yet (its run may still be queued)
+        ledger.record(key + "0" * 48, {"rows": {"transactions": 1}, "ingested_at": "2024-01-01T00:00:00+00:00"})
+    monkeypatch.setattr(sensor_plan, "MAX_UPLOAD_PARTITIONS", 3)
+    result = tick(instance, data)
+    [delete] = [r for r in result.dynamic_partitions_requests if isinstance(r, dg.DeleteDynamicPartitionsRequest)]
+    assert list(delete.partition_keys) == [keys[0], keys[1], keys[3]]  # the 3 oldest that are ingested
+    monkeypatch.setattr(sensor_plan, "MAX_UPLOAD_PARTITIONS", 10)
+    assert tick(instance, data).dynamic_partitions_requests == []
+    assert sensor_plan.partitions_to_retire(keys, set(keys), keep=6) == []

@@ -1,4 +1,8 @@
-"""KPI tables and analytics charts, each also served from the warehouse."""
+"""KPI tables and analytics charts, each also served from the warehouse.
+
+The chart module (seaborn, matplotlib: seconds to import) is imported inside the chart
+assets, so that runs which draw nothing (ingestion) start faster.
+"""
 
 
 import dagster as dg
@@ -6,7 +10,7 @@ import pandas as pd
 
 from retail_pipeline.defs.metadata import chart_metadata, table_metadata
 from retail_pipeline.defs.resources import DataDirResource, WarehouseResource
-from retail_pipeline.domain import charts, kpis
+from retail_pipeline.domain import kpis
 
 GROUP = "analytics"
 TABLE_KINDS = {"pandas", "sql"}
@@ -69,6 +73,8 @@ def sales_by_weekday(sales_features: pd.DataFrame, warehouse: WarehouseResource)
 @dg.asset(group_name=GROUP, kinds={"seaborn", "png"},
           description="Bar charts of revenue and units per category (data/charts/category_performance.png).")
 def category_performance_chart(revenue_by_category: pd.DataFrame, data_dir: DataDirResource) -> dg.MaterializeResult:
+    from retail_pipeline.domain import charts
+
     path = charts.category_performance_chart(revenue_by_category,
                                              data_dir.layout.charts / "category_performance.png")
     return dg.MaterializeResult(metadata=chart_metadata(path))
@@ -79,6 +85,8 @@ def category_performance_chart(revenue_by_category: pd.DataFrame, data_dir: Data
                       "(data/charts/temporal_patterns.png).")
 def temporal_patterns_chart(sales_by_month: pd.DataFrame, sales_by_weekday: pd.DataFrame,
                             data_dir: DataDirResource) -> dg.MaterializeResult:
+    from retail_pipeline.domain import charts
+
     path = charts.temporal_patterns_chart(sales_by_month, sales_by_weekday,
                                           data_dir.layout.charts / "temporal_patterns.png")
     return dg.MaterializeResult(metadata=chart_metadata(path))

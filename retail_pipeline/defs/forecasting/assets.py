@@ -12,6 +12,10 @@ these assets only wire them to ``daily_sales``, the model registry under
   launchpad (shop and/or product), with MSE, MAE, R2 and importances.
 - ``feature_importances``, ``seasonal_decomposition``: the "why" tables.
 - charts: history, backtest, forecast with band, importances, decomposition, leaderboard.
+
+The modules that pull in scikit-learn, statsmodels and seaborn are imported inside the
+assets that use them: every run worker loads this file, and an ingestion run should not
+spend seconds importing plotting and model libraries it never calls (see BENCHMARKS.md).
 """
 
 import dagster as dg
@@ -19,18 +23,8 @@ import pandas as pd
 
 from retail_pipeline.defs.metadata import chart_metadata, table_metadata
 from retail_pipeline.defs.resources import DataDirResource, WarehouseResource
-from retail_pipeline.forecasting import charts
-from retail_pipeline.forecasting.cohort import CohortUnavailable, cohort_forest
-from retail_pipeline.forecasting.decomposition import seasonal_decomposition as decompose
 from retail_pipeline.forecasting.panel import DEFAULT_MAX_SERIES_PER_LEVEL
 from retail_pipeline.forecasting.panel import forecast_panel as build_panel
-from retail_pipeline.forecasting.pipeline import (
-    ForecastResult,
-    ForecastSettings,
-    has_enough_history,
-    min_history_days,
-    run_forecast,
-)
 from retail_pipeline.forecasting.registry import ModelRegistry
 
 GROUP = "forecasting"
@@ -108,6 +102,14 @@ def forecast_panel(config: PanelConfig, daily_sales: pd.DataFrame) -> dg.Output[
 def forecast(context: dg.AssetExecutionContext, config: ForecastConfig,
              forecast_panel: pd.DataFrame, data_dir: DataDirResource,
              warehouse: WarehouseResource):
+    from retail_pipeline.forecasting.pipeline import (
+        ForecastResult,
+        ForecastSettings,
+        has_enough_history,
+        min_history_days,
+        run_forecast,
+    )
+
     settings = ForecastSettings(horizon=config.horizon, n_folds=config.n_folds,
                                 prophet_max_series=config.prophet_max_series,
                                 forest_max_series=config.forest_max_series,
@@ -156,6 +158,8 @@ def forecast(context: dg.AssetExecutionContext, config: ForecastConfig,
                       "model registry; reused unless the data changed or `force_retrain`.")
 def cohort_random_forest(config: CohortConfig, daily_sales: pd.DataFrame,
                          data_dir: DataDirResource) -> dg.Output[pd.DataFrame]:
+    from retail_pipeline.forecasting.cohort import CohortUnavailable, cohort_forest
+
     try:
         result = cohort_forest(daily_sales, ModelRegistry(data_dir.layout.models),
                                shop_id=config.shop_id or None,
@@ -202,6 +206,8 @@ def feature_importances(forecast_models: dict, cohort_random_forest: pd.DataFram
                       "table `seasonal_decomposition`.")
 def seasonal_decomposition(forecast_panel: pd.DataFrame,
                            warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
+    from retail_pipeline.forecasting.decomposition import seasonal_decomposition as decompose
+
     frame = decompose(forecast_panel)
     warehouse.write_table("seasonal_decomposition", frame)
     return dg.Output(frame, metadata=table_metadata(
@@ -218,6 +224,8 @@ def _chart(path) -> dg.MaterializeResult:
                       "shop x product series (data/charts/forecast_history.png).")
 def forecast_history_chart(forecast_panel: pd.DataFrame,
                            data_dir: DataDirResource) -> dg.MaterializeResult:
+    from retail_pipeline.forecasting import charts
+
     series = charts.top_series(forecast_panel, TOP_SERIES)
     return _chart(charts.history_chart(forecast_panel, series,
                                        data_dir.layout.charts / "forecast_history.png"))
@@ -228,6 +236,8 @@ def forecast_history_chart(forecast_panel: pd.DataFrame,
                       "largest series (data/charts/forecast_backtest.png).")
 def forecast_backtest_chart(forecast_backtest: pd.DataFrame, forecast_panel: pd.DataFrame,
                             data_dir: DataDirResource) -> dg.MaterializeResult:
+    from retail_pipeline.forecasting import charts
+
     series = [s for s in charts.top_series(forecast_panel, TOP_SERIES)
               if s in set(forecast_backtest["series_id"])]
     return _chart(charts.backtest_chart(forecast_backtest, series,
@@ -239,6 +249,8 @@ def forecast_backtest_chart(forecast_backtest: pd.DataFrame, forecast_panel: pd.
                       "total and the largest series (data/charts/sales_forecast.png).")
 def sales_forecast_chart(forecast_panel: pd.DataFrame, sales_forecast: pd.DataFrame,
                          data_dir: DataDirResource) -> dg.MaterializeResult:
+    from retail_pipeline.forecasting import charts
+
     series = charts.top_series(forecast_panel, TOP_SERIES)
     return _chart(charts.forecast_chart(forecast_panel, sales_forecast, series,
                                         data_dir.layout.charts / "sales_forecast.png"))
@@ -249,6 +261,8 @@ def sales_forecast_chart(forecast_panel: pd.DataFrame, sales_forecast: pd.DataFr
                       "(data/charts/feature_importances.png).")
 def feature_importance_chart(feature_importances: pd.DataFrame,
                              data_dir: DataDirResource) -> dg.MaterializeResult:
+    from retail_pipeline.forecasting import charts
+
     return _chart(charts.importance_chart(feature_importances,
                                           data_dir.layout.charts / "feature_importances.png"))
 
@@ -258,6 +272,8 @@ def feature_importance_chart(feature_importances: pd.DataFrame,
                       "(data/charts/seasonal_decomposition.png).")
 def decomposition_chart(seasonal_decomposition: pd.DataFrame,
                         data_dir: DataDirResource) -> dg.MaterializeResult:
+    from retail_pipeline.forecasting import charts
+
     return _chart(charts.decomposition_chart(seasonal_decomposition, "total",
                                              data_dir.layout.charts / "seasonal_decomposition.png"))
 
@@ -267,5 +283,7 @@ def decomposition_chart(seasonal_decomposition: pd.DataFrame,
                       "(data/charts/forecast_leaderboard.png).")
 def leaderboard_chart(forecast_leaderboard: pd.DataFrame,
                       data_dir: DataDirResource) -> dg.MaterializeResult:
+    from retail_pipeline.forecasting import charts
+
     return _chart(charts.leaderboard_chart(forecast_leaderboard,
                                            data_dir.layout.charts / "forecast_leaderboard.png"))

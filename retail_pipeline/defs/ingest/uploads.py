@@ -14,6 +14,7 @@ import dagster as dg
 
 from retail_pipeline.defs.automation import refresh_all
 from retail_pipeline.defs.resources import DataDirResource
+from retail_pipeline.ingestion import sensor_plan
 from retail_pipeline.ingestion.incoming import candidate_files
 from retail_pipeline.ingestion.ingest import REJECTED, ingest_file
 from retail_pipeline.ingestion.ledger import Ledger
@@ -130,7 +131,8 @@ def _skip_reason(context: dg.SensorEvaluationContext, layout, partitions: set[st
 )
 def incoming_files_sensor(context: dg.SensorEvaluationContext, data_dir: DataDirResource):
     layout = data_dir.layout
-    partitions = set(context.instance.get_dynamic_partitions(uploads.name))
+    existing = context.instance.get_dynamic_partitions(uploads.name)  # oldest first
+    partitions = set(existing)
     plan = plan_tick(layout.incoming, context.cursor, _skip_reason(context, layout, partitions))
     for name, why in plan.skipped.items():
         context.log.info(f"skipping {name}: {why}")
@@ -144,9 +146,15 @@ def incoming_files_sensor(context: dg.SensorEvaluationContext, data_dir: DataDir
         )
         for r in plan.requests
     ]
+    partition_requests = [uploads.build_add_request(new_keys)] if new_keys else []
+    retire = sensor_plan.partitions_to_retire(existing, Ledger(layout.store).upload_ids(),
+                                              sensor_plan.MAX_UPLOAD_PARTITIONS)
+    if retire:
+        context.log.info(f"retiring {len(retire)} old upload partitions (still in the ledger and archive)")
+        partition_requests.append(uploads.build_delete_request(retire))
     return dg.SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=[uploads.build_add_request(new_keys)] if new_keys else [],
+        dynamic_partitions_requests=partition_requests,
         cursor=plan.cursor_json(),
     )
 
