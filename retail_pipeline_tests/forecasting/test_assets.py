@@ -20,7 +20,7 @@ def test_forecasting_assets_materialise(tmp_path):
     sales, _ = make_sales(n_shops=2, n_products=2, n_days=800, seed=4)
 
     @dg.asset(name="daily_sales")
-    def daily_sales_stub() -> pd.DataFrame:
+    def daily_sales_input() -> pd.DataFrame:
         return sales
 
     db = tmp_path / "warehouse.db"
@@ -30,7 +30,7 @@ def test_forecasting_assets_materialise(tmp_path):
                                             "n_estimators": 30}},
     }}
     result = dg.materialize(
-        [daily_sales_stub, *FORECAST_ASSETS],
+        [daily_sales_input, *FORECAST_ASSETS],
         resources={"data_dir": DataDirResource(root=str(tmp_path / "data")),
                    "warehouse": WarehouseResource(url=f"sqlite:///{db}")},
         run_config=run_config)
@@ -59,12 +59,12 @@ def test_no_sales_gives_empty_tables_not_a_failed_refresh(tmp_path):
     empty = make_sales(n_shops=1, n_products=1, n_days=10, seed=0)[0].iloc[:0]
 
     @dg.asset(name="daily_sales")
-    def daily_sales_stub() -> pd.DataFrame:
+    def daily_sales_input() -> pd.DataFrame:
         return empty
 
     db = tmp_path / "w.db"
     result = dg.materialize(
-        [daily_sales_stub, *FORECAST_ASSETS],
+        [daily_sales_input, *FORECAST_ASSETS],
         resources={"data_dir": DataDirResource(root=str(tmp_path / "data")),
                    "warehouse": WarehouseResource(url=f"sqlite:///{db}")})
     assert result.success

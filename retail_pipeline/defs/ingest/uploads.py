@@ -3,9 +3,10 @@
 Thin wiring around :mod:`retail_pipeline.ingestion`: every upload is one partition of the
 ``upload`` asset, keyed by the first 16 hex digits of its content hash (so the same
 content is one partition whatever its name, and the partition count grows only with
-distinct uploads). ``incoming_files_sensor`` requests at most 10 runs per tick for files
-that are complete (quiet for 10 s, or unchanged between two ticks); ``refresh_after_upload_sensor`` requests the lead's ``refresh_all``
-job when an upload run changed the consolidated tables.
+distinct uploads; beyond 5,000 the oldest ingested ones are retired). ``incoming_files_sensor``
+requests at most 10 runs per tick for files that are complete (quiet for 10 s, or unchanged
+between two ticks); ``refresh_after_upload_sensor`` requests the ``refresh_all`` job when an
+upload run changed the consolidated tables.
 """
 
 from pathlib import Path
