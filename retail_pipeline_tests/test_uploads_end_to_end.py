@@ -13,11 +13,9 @@ import pandas as pd
 from retail_pipeline.defs.ingest.uploads import incoming_files_sensor, upload
 from retail_pipeline.defs.resources import DataDirResource
 from retail_pipeline.domain.warehouse import Warehouse
-from retail_pipeline_tests.conftest import SHARED_DATA
+from retail_pipeline_tests.ingestion.helpers import STORE_ITEM, WOOCOMMERCE, woocommerce_line_items
 from retail_pipeline_tests.pipeline import materialize_everything
 
-STORE_ITEM = SHARED_DATA / "store_item_demand" / "train.csv.gz"
-WOOCOMMERCE = SHARED_DATA / "woocommerce" / "woocommerce_webtoffee_sample_orders.csv"
 SERIES = 3  # the file is sorted by item, store, date: the first rows are whole series
 
 
@@ -27,20 +25,6 @@ def _store_item_slice() -> tuple[bytes, pd.DataFrame]:
     text = "\n".join(",".join(row) for row in rows) + "\n"
     frame = pd.DataFrame(rows[1:], columns=rows[0])
     return gzip.compress(text.encode()), frame
-
-
-def _woocommerce_units() -> int:
-    with open(WOOCOMMERCE, newline="", encoding="utf-8") as handle:
-        orders = list(csv.DictReader(handle))
-    units = 0
-    for order in orders:
-        for n in itertools.count(1):
-            cell = order.get(f"line_item_{n}")
-            if cell is None:
-                break
-            if cell:
-                units += int(dict(part.split(":", 1) for part in cell.split("|"))["quantity"])
-    return units
 
 
 def test_store_item_and_woocommerce_uploads_reach_daily_sales(layout):
@@ -74,6 +58,6 @@ def test_store_item_and_woocommerce_uploads_reach_daily_sales(layout):
                  & (totals["shop_id"] == first["store"]) & (totals["product_id"] == first["item"])]
     assert row["quantity"].tolist() == [float(first["sales"])]
     web = daily[daily["shop_id"] == "web"]
-    assert web["quantity"].sum() == _woocommerce_units() and (web["source"] == "transactions").all()
+    assert web["quantity"].sum() == sum(int(item["quantity"]) for _, _, item in woocommerce_line_items(WOOCOMMERCE)) and (web["source"] == "transactions").all()
     forecast = Warehouse(url).read_table("sales_forecast")
     assert {f"shop={first['store']}|product={first['item']}"} <= set(forecast["series_id"])

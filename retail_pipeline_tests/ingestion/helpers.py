@@ -1,6 +1,9 @@
 """Small upload files and store fingerprints shared by the ingestion tests."""
 
+import csv
 import hashlib
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -33,3 +36,17 @@ def drop(layout, name: str, data: bytes) -> Path:
     path = layout.incoming / name
     path.write_bytes(data)
     return path
+
+
+def woocommerce_line_items(path: Path) -> Iterator[tuple[dict, int, dict]]:
+    """(order row, line number, item fields) of every line item of a WooCommerce export,
+    parsed with the csv module: the expectation the reader's output is checked against."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        orders = list(csv.DictReader(handle))
+    for order in orders:
+        for n in itertools.count(1):
+            cell = order.get(f"line_item_{n}")
+            if cell is None:
+                break
+            if cell:
+                yield order, n, dict(part.split(":", 1) for part in cell.split("|"))

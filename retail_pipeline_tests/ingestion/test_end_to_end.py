@@ -14,7 +14,7 @@ from retail_pipeline.cli.ingest import register
 from retail_pipeline.ingestion.ingest import check_file, ingest_file, ingest_pending
 from retail_pipeline.ingestion.store import TableStore
 
-from .helpers import FILES, GOOD_TX, STORE_ITEM, WOOCOMMERCE, drop
+from .helpers import FILES, GOOD_TX, STORE_ITEM, WOOCOMMERCE, drop, woocommerce_line_items
 
 SLICE = 20_000
 
@@ -40,20 +40,12 @@ def test_store_item_slice_ingests_as_daily_totals(layout):
 
 def test_woocommerce_sample_becomes_transactions_and_customers(layout):
     shutil.copy(WOOCOMMERCE, layout.incoming / WOOCOMMERCE.name)
-    with open(WOOCOMMERCE, newline="", encoding="utf-8") as handle:
-        orders = list(csv.DictReader(handle))
-    expected = {}
-    for order in orders:
-        for n in itertools.count(1):
-            cell = order.get(f"line_item_{n}")
-            if cell is None:
-                break
-            if cell:
-                item = dict(part.split(":", 1) for part in cell.split("|"))
-                expected[f"{order['order_id']}-{n}"] = (
-                    item["product_id"], int(item["quantity"]),
-                    float(item["total"]) / int(item["quantity"]), order["payment_method"],
-                    order["customer_email"] or order["billing_email"])
+    expected = {
+        f"{order['order_id']}-{n}": (item["product_id"], int(item["quantity"]),
+                                     float(item["total"]) / int(item["quantity"]), order["payment_method"],
+                                     order["customer_email"] or order["billing_email"])
+        for order, n, item in woocommerce_line_items(WOOCOMMERCE)
+    }
 
     [result] = ingest_pending(layout, settle_seconds=0)
     assert result.status == "accepted", result.summary

@@ -8,7 +8,7 @@ import pytest
 from retail_pipeline.ingestion.ingest import ingest_file
 from retail_pipeline.ingestion.store import JOURNAL, TableStore
 
-from .test_end_to_end import WOOCOMMERCE
+from .helpers import WOOCOMMERCE
 
 
 class Killed(Exception):
