@@ -105,3 +105,17 @@ def test_a_utc_offset_keeps_the_local_wall_time():
                    "transactions", "f.csv")
     assert out["transaction_date"].tolist() == [pd.Timestamp("2024-01-05 23:30"), pd.Timestamp("2024-01-05"),
                                                 pd.Timestamp("2024-01-06 08:00")]
+
+
+def test_re_checking_a_typed_table_is_the_identity_and_still_names_bad_values(small_sample):
+    from retail_pipeline_tests.conftest import as_uploaded
+
+    typed = validate(as_uploaded(small_sample.transactions), "transactions")
+    pd.testing.assert_frame_equal(validate(typed, "transactions"), typed)
+    broken = typed.copy()
+    broken.loc[3, "actual_price"] = -2.5
+    broken.loc[5, "transaction_date"] = pd.NaT
+    with pytest.raises(ContractError) as caught:
+        validate(broken, "transactions", "store.parquet")
+    assert {(p.row, p.column, p.value) for p in caught.value.problems} == {
+        (5, "actual_price", "-2.5"), (7, "transaction_date", None)}

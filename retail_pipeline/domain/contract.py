@@ -183,12 +183,12 @@ class _Collector:
         self.problems: list[Problem] = []
         self.total = 0
 
-    def add_rows(self, mask: np.ndarray, rows: np.ndarray, column: str, values, rule: str):
+    def add_rows(self, mask: np.ndarray, rows: np.ndarray, column: str, values: pd.Series, rule: str):
         idx = np.flatnonzero(mask)
         self.total += len(idx)
         for i in idx[: max(0, self.limit - len(self.problems))]:
-            value = values[i]
-            shown = None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+            value = values.iloc[i]
+            shown = None if value is None or pd.isna(value) else str(value)
             self.problems.append(Problem(self.file, int(rows[i]), column, shown, rule))
 
     def add(self, problem: Problem):
@@ -198,6 +198,8 @@ class _Collector:
 
 
 def _blank(values: pd.Series) -> np.ndarray:
+    if values.dtype.kind in "Mmiufb":  # typed already (a re-check of a stored table)
+        return values.isna().to_numpy()
     as_text = values.astype("str")
     return (values.isna() | (as_text.str.strip() == "")).to_numpy()
 
@@ -250,39 +252,41 @@ def validate(
     out: dict[str, pd.Series] = {}
     for col in entity.columns:
         raw = frame[col.name]
-        raw_values = raw.to_numpy(dtype=object)
         blank = _blank(raw)
         if not col.nullable:
-            found.add_rows(blank, rows, col.name, raw_values, f"{col.name} must not be empty")
+            found.add_rows(blank, rows, col.name, raw, f"{col.name} must not be empty")
         if col.kind == STRING:
             text = raw.astype("str").str.strip()
             out[col.name] = text.where(~blank, None).astype("str")
             continue
         if col.kind == DATE:
-            parsed = _parse_dates(raw.astype("str").str.strip(), date_format)
+            if raw.dtype.kind == "M":  # typed already: nothing to parse
+                parsed = raw.astype("datetime64[ns]")
+            else:
+                parsed = _parse_dates(raw.astype("str").str.strip(), date_format)
             bad = parsed.isna().to_numpy() & ~blank
-            found.add_rows(bad, rows, col.name, raw_values, f"{col.name} is not a date"
+            found.add_rows(bad, rows, col.name, raw, f"{col.name} is not a date"
                            + (f" in the format {date_format}" if date_format else ""))
             outside = ((parsed < EARLIEST_DATE) | (parsed > LATEST_DATE)).to_numpy()
-            found.add_rows(outside, rows, col.name, raw_values,
+            found.add_rows(outside, rows, col.name, raw,
                            f"{col.name} must be between {EARLIEST_DATE.date()} and {LATEST_DATE.date()}")
             out[col.name] = parsed.where(~outside).astype("datetime64[ns]")
             continue
         numbers = pd.to_numeric(raw, errors="coerce") if raw.dtype.kind not in "iuf" else raw.astype("float64")
         numbers = numbers.astype("float64")
         bad = numbers.isna().to_numpy() & ~blank
-        found.add_rows(bad, rows, col.name, raw_values, f"{col.name} is not a number")
+        found.add_rows(bad, rows, col.name, raw, f"{col.name} is not a number")
         values = numbers.to_numpy()
         if col.kind == INTEGER:
             frac = ~np.isnan(values) & (np.floor(values) != values)
-            found.add_rows(frac, rows, col.name, raw_values, f"{col.name} must be a whole number")
+            found.add_rows(frac, rows, col.name, raw, f"{col.name} must be a whole number")
         if col.min is not None:
             low = values <= col.min if col.min_exclusive else values < col.min
             word = "greater than" if col.min_exclusive else "at least"
-            found.add_rows(low & ~np.isnan(values), rows, col.name, raw_values,
+            found.add_rows(low & ~np.isnan(values), rows, col.name, raw,
                            f"{col.name} must be {word} {col.min:g}")
         if col.max is not None:
-            found.add_rows(values > col.max, rows, col.name, raw_values,
+            found.add_rows(values > col.max, rows, col.name, raw,
                            f"{col.name} must be at most {col.max:g}")
         if col.kind == INTEGER:
             safe = np.where(np.isnan(values) | (np.floor(values) != values), np.nan, values)

@@ -100,9 +100,7 @@ ingest_upload_job = dg.define_asset_job(
 )
 
 
-def _skip_reason(context: dg.SensorEvaluationContext, layout, partitions: set[str]):
-    ingested = Ledger(layout.store).upload_ids()
-
+def _skip_reason(context: dg.SensorEvaluationContext, ingested: set[str], partitions: set[str]):
     def reason(key: str) -> str | None:
         if key in ingested:
             return f"content already ingested (upload {key})"
@@ -134,7 +132,8 @@ def incoming_files_sensor(context: dg.SensorEvaluationContext, data_dir: DataDir
     layout = data_dir.layout
     existing = context.instance.get_dynamic_partitions(uploads.name)  # oldest first
     partitions = set(existing)
-    plan = plan_tick(layout.incoming, context.cursor, _skip_reason(context, layout, partitions))
+    ingested = Ledger(layout.store).upload_ids()
+    plan = plan_tick(layout.incoming, context.cursor, _skip_reason(context, ingested, partitions))
     for name, why in plan.skipped.items():
         context.log.info(f"skipping {name}: {why}")
     new_keys = sorted({r.upload_id for r in plan.requests} - partitions)
@@ -148,8 +147,7 @@ def incoming_files_sensor(context: dg.SensorEvaluationContext, data_dir: DataDir
         for r in plan.requests
     ]
     partition_requests = [uploads.build_add_request(new_keys)] if new_keys else []
-    retire = sensor_plan.partitions_to_retire(existing, Ledger(layout.store).upload_ids(),
-                                              sensor_plan.MAX_UPLOAD_PARTITIONS)
+    retire = sensor_plan.partitions_to_retire(existing, ingested, sensor_plan.MAX_UPLOAD_PARTITIONS)
     if retire:
         context.log.info(f"retiring {len(retire)} old upload partitions (still in the ledger and archive)")
         partition_requests.append(uploads.build_delete_request(retire))
