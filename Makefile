@@ -36,7 +36,7 @@ bootstrap: install
 
 # The first time, materialise everything once so the UI opens on real tables and charts.
 dev: bootstrap
-	@if [ ! -e "$(DAGSTER_HOME)/history/runs.db" ]; then $(BIN)/retail-pipeline run; fi
+	$(BIN)/retail-pipeline run --if-never-run
 	$(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
 
 # Same, with the Dagster instance on PostgreSQL (DAGSTER_POSTGRES_URL, see README).

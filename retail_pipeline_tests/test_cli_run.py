@@ -26,3 +26,16 @@ def test_run_materialises_everything_and_prints_where_results_are(seeded_layout,
     assert str(seeded_layout.charts / "category_performance.png") in result.output
     assert "succeeded" in result.output
     assert (home / "history" / "runs.db").exists()  # recorded in the instance the UI reads
+
+
+def test_if_never_run_runs_only_the_first_time(seeded_layout, tmp_path, monkeypatch):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "dagster_home" / "dagster.yaml", home)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("RETAIL_DATA_DIR", str(seeded_layout.root))
+    monkeypatch.delenv("RETAIL_WAREHOUSE_URL", raising=False)
+    first = CliRunner().invoke(app, ["run", "--if-never-run"])
+    assert first.exit_code == 0 and "succeeded" in first.output, first.output
+    second = CliRunner().invoke(app, ["run", "--if-never-run"])
+    assert second.exit_code == 0 and "already succeeded" in second.output

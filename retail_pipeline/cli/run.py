@@ -1,5 +1,7 @@
 """`retail-pipeline run`: materialise everything once, headless, then say where results are."""
 
+from typing import Annotated
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -9,7 +11,11 @@ console = Console(soft_wrap=True)  # paths stay on one line, whatever the termin
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def run() -> None:
+    def run(
+        if_never_run: Annotated[bool, typer.Option(
+            "--if-never-run", help="Do nothing when refresh_all already succeeded in this instance "
+                                   "(what `make dev` uses on every start).")] = False,
+    ) -> None:
         """Run the refresh_all job once in this process (recorded in DAGSTER_HOME) and summarise."""
         import dagster as dg
 
@@ -20,6 +26,12 @@ def register(app: typer.Typer) -> None:
         definitions = defs()
         job = definitions.resolve_job_def("refresh_all")
         with dg.DagsterInstance.get() as instance:
+            if if_never_run:
+                done = instance.get_runs(dg.RunsFilter(job_name=job.name, statuses=[dg.DagsterRunStatus.SUCCESS]),
+                                         limit=1)
+                if done:
+                    console.print(f"refresh_all already succeeded (run {done[0].run_id}); not running it again")
+                    return
             result = job.execute_in_process(
                 instance=instance, raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
