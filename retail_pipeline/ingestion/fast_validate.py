@@ -27,7 +27,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retail_pipeline.domain.contract import DATE, ENTITIES, INTEGER, STRING, Entity
+from retail_pipeline.domain.contract import (
+    DATE,
+    EARLIEST_DATE,
+    ENTITIES,
+    INTEGER,
+    LATEST_DATE,
+    STRING,
+    Entity,
+)
 
 # A value that starts or ends with one of these bytes may have whitespace to strip (ASCII
 # controls and space, and every byte of a multi-byte character); otherwise stripping is a
@@ -117,12 +125,23 @@ def _iso_shaped(text: pa.ChunkedArray) -> bool:
 
 
 def _dates(text: pa.ChunkedArray, date_format: str | None) -> pa.ChunkedArray | None:
-    """Timestamps[ns] when every value certainly parses exactly as pandas would, else None.
+    """Timestamps[ns] when every value certainly parses exactly as pandas would and lies in the
+    contract's date range, else None.
 
     Without a format only the fixed ISO forms are taken (Arrow's cast rejects impossible
     dates such as 2024-02-30 or 23:59:60, like pandas). With a format, ``strptime`` must
     round-trip: it normalises impossible dates (30.02. becomes 01.03.), pandas rejects them.
     """
+    parsed = _parse_dates(text, date_format)
+    if parsed is None:
+        return None
+    low, high = pc.min_max(parsed).values()
+    if low.is_valid and (low.as_py() < EARLIEST_DATE or high.as_py() > LATEST_DATE):
+        return None  # the contract names each out-of-range date
+    return parsed
+
+
+def _parse_dates(text: pa.ChunkedArray, date_format: str | None) -> pa.ChunkedArray | None:
     if date_format is None:
         if not _iso_shaped(text):
             return None

@@ -121,6 +121,8 @@ CASES = {
     "day first": tx_csv(row(when="05/01/2024")),
     "far past": tx_csv(row(when="1600-01-01")),
     "far future": tx_csv(row(when="2300-01-01 00:00:00")),
+    "before 1900": tx_csv(row(when="1850-01-01")),
+    "after 2199": tx_csv(row(when="2250-01-01 10:00:00")),
     "empty date": tx_csv(row(), row(tid="T2", when="")),
     "quantity 1.0": tx_csv(row(quantity="1.0")),
     "quantity 1e2": tx_csv(row(quantity="1e2")),
