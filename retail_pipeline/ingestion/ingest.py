@@ -6,7 +6,8 @@ same read, then either quarantines the file with its reasons, or applies it in t
 1. ``backup``: snapshot of the consolidated tables (reused if an interrupted run of the
    same upload already took one, so it always shows the state before this upload);
 2. ``history``: the upload's typed rows to ``store/history/<entity>/<upload_id>.parquet``;
-3. ``consolidate``: each entity's table merged by key and replaced atomically;
+3. ``consolidate``: each entity's table merged by key; all tables of the upload replaced
+   as one commit (``TableStore.upsert_many``);
 4. ``ledger``: the content hash recorded as applied;
 5. ``archive``: the file moved byte for byte to ``archive/``.
 
@@ -220,8 +221,9 @@ def ingest_file(
         return _reject(path, layout, check, raw)
     step = on_step or (lambda name: None)
     uid = upload_id(sha)
+    store = TableStore(layout.store)
     with atomic.locked(_lock(layout)):
-        TableStore(layout.store).roll_forward()  # finish a commit a killed run left behind
+        store.roll_forward()  # finish a commit a killed run left behind
         entry = ledger.get(sha)  # another run may have applied it while we were reading
         if entry is not None:
             return _duplicate(path, layout, entry, sha, raw)
@@ -232,7 +234,7 @@ def ingest_file(
         for entity, frame in parsed.tables.items():
             atomic.write_parquet(history[entity], frame)
         step("history")
-        TableStore(layout.store).upsert_many(parsed.tables, written=history)
+        store.upsert_many(parsed.tables, written=history)
         step("consolidate")
         ledger.record(sha, {
             "upload_id": uid, "file": path.name, "format": check.format, "entity": check.entity,
