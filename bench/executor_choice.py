@@ -20,12 +20,12 @@ import dagster as dg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from retail_pipeline.contract import validate  # noqa: E402
 from retail_pipeline.definitions import defs  # noqa: E402
 from retail_pipeline.defs.resources import DataDirResource, WarehouseResource  # noqa: E402
-from retail_pipeline.domain.contract import validate  # noqa: E402
-from retail_pipeline.domain.layout import DataLayout  # noqa: E402
-from retail_pipeline.domain.sample_data import SampleSize, generate  # noqa: E402
-from retail_pipeline.ingestion.store import TableStore  # noqa: E402
+from retail_pipeline.ingest.store import TableStore  # noqa: E402
+from retail_pipeline.platform.layout import DataLayout  # noqa: E402
+from retail_pipeline.sample import SampleSize, generate  # noqa: E402
 
 WORK = Path(tempfile.gettempdir()) / "retail_bench_executor"
 SELECTION = dg.AssetSelection.all() - dg.AssetSelection.groups("uploads")

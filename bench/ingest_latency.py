@@ -30,7 +30,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from retail_pipeline.domain.sample_data import SampleSize, generate  # noqa: E402
+from retail_pipeline.sample import SampleSize, generate  # noqa: E402
 
 RUNS = """
 { runsOrError(filter: {pipelineName: "ingest_upload_job"}) {

@@ -53,8 +53,8 @@ def generate(path: Path, rows: int, seed: int = 42) -> None:
 
 def child(file: str, root: str) -> None:
     """Run one ingestion and report its wall time and this process's peak RSS."""
-    from retail_pipeline.domain.layout import DataLayout
-    from retail_pipeline.ingestion.ingest import ingest_file
+    from retail_pipeline.ingest.ingest import ingest_file
+    from retail_pipeline.platform.layout import DataLayout
 
     warm = DataLayout(Path(root) / "warm-up").ensure()  # first-call costs (lazy imports, kernels)
     (warm.incoming / "warm.csv").write_bytes(Path(file).read_bytes()[:4096].rsplit(b"\n", 1)[0] + b"\n")

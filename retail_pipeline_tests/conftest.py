@@ -1,6 +1,5 @@
 """Shared fixtures: small generated data sets, data folders and throw-away databases."""
 
-import os
 import uuid
 from pathlib import Path
 
@@ -8,14 +7,24 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from retail_pipeline.domain.contract import validate
-from retail_pipeline.domain.layout import DataLayout
-from retail_pipeline.domain.sample_data import SampleData, SampleSize, generate
-from retail_pipeline.ingestion.ingest import ingest_file
+from retail_pipeline.contract import validate
+from retail_pipeline.ingest.ingest import ingest_file
+from retail_pipeline.platform import settings
+from retail_pipeline.platform.layout import DataLayout
+from retail_pipeline.sample import SampleData, SampleSize, generate
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-PG_ADMIN_URL = os.environ.get("RETAIL_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = settings.test_pg_url()
 SMALL = SampleSize(shops=4, products=25, customers=80, transactions=4_000, start="2023-01-01", years=2)
+
+
+@pytest.fixture(autouse=True)
+def registry_key_outside_data(tmp_path_factory, monkeypatch):
+    """Each test signs its model registries with a key file of its own, outside any data folder."""
+    key_file = tmp_path_factory.mktemp("keys") / "registry.key"
+    monkeypatch.setenv("RETAIL_MODEL_REGISTRY_KEY_FILE", str(key_file))
+    monkeypatch.delenv("RETAIL_MODEL_REGISTRY_KEY", raising=False)
+    return key_file
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +76,7 @@ def postgres_url():
     Skips when no server answers on a developer machine; with CI=true that is a failure.
     """
     if not _postgres_reachable():
-        if os.environ.get("CI", "").lower() == "true":
+        if settings.on_ci():
             pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} and CI=true")
         pytest.skip("PostgreSQL is not reachable")
     name = f"retail_test_{uuid.uuid4().hex[:12]}"

@@ -4,13 +4,13 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from retail_pipeline.defs.features.assets import daily_sales_is_a_panel
 from retail_pipeline.defs.ingest.checks import (
     non_negative_prices,
     positive_quantities,
     referential_coverage,
     unique_keys,
 )
+from retail_pipeline.defs.sales.assets import daily_sales_is_a_panel
 
 
 def _frame(**cols):
@@ -55,7 +55,7 @@ def test_daily_sales_panel_check():
 def test_upload_freshness_reads_the_ledger(tmp_path, monkeypatch):
     from retail_pipeline.defs.ingest.freshness import upload_freshness
     from retail_pipeline.defs.resources import DataDirResource
-    from retail_pipeline.ingestion.ledger import Ledger
+    from retail_pipeline.ingest.ledger import Ledger
 
     data_dir = DataDirResource(root=str(tmp_path))
     check = next(c for c in upload_freshness if "raw_transactions" in str(c.check_keys))

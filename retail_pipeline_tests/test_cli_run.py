@@ -6,7 +6,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from retail_pipeline.cli import app
-from retail_pipeline.domain.warehouse import Warehouse
+from retail_pipeline.platform.warehouse import Warehouse
 
 
 def test_run_materialises_everything_and_prints_where_results_are(seeded_layout, tmp_path, monkeypatch):

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from retail_pipeline.domain.contract import ContractError
-from retail_pipeline.domain.warehouse import Warehouse
+from retail_pipeline.contract import ContractError
+from retail_pipeline.platform.warehouse import Warehouse
 from retail_pipeline_tests.pipeline import materialize_everything
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from retail_pipeline.domain.warehouse import Warehouse
+from retail_pipeline.platform.warehouse import Warehouse
 from retail_pipeline_tests.pipeline import materialize_everything
 
 ROOT = Path(__file__).resolve().parents[1]

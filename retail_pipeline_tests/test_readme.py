@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from retail_pipeline.domain.contract import ENTITIES
+from retail_pipeline.contract import ENTITIES
 
 ROOT = Path(__file__).resolve().parents[1]
 

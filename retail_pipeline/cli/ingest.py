@@ -12,15 +12,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from retail_pipeline.domain.contract import ContractError
-from retail_pipeline.domain.layout import DataLayout
-from retail_pipeline.ingestion.backups import (
+from retail_pipeline.contract import ContractError
+from retail_pipeline.ingest.backups import (
     DEFAULT_KEEP,
     BackupNotFoundError,
     list_backups,
     restore_backup,
 )
-from retail_pipeline.ingestion.ingest import REJECTED, check_file, ingest_file, ingest_pending
+from retail_pipeline.ingest.ingest import REJECTED, check_file, ingest_file, ingest_pending
+from retail_pipeline.platform.layout import DataLayout
 
 console = Console(highlight=False)
 

@@ -1,7 +1,7 @@
 """`retail-pipeline models`: list, delete and clear the trained-model registry.
 
 The registry lives in ``RETAIL_DATA_DIR/models`` (``DataLayout.models``); see
-``retail_pipeline.forecasting.registry`` for what each version holds. Retraining is done
+``retail_pipeline.platform.registry`` for what each version holds. Retraining is done
 through the forecasting assets' ``force_retrain`` config, not here.
 """
 
@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from retail_pipeline.domain.layout import DataLayout
-from retail_pipeline.forecasting.registry import ModelRegistry, RegistryError, UnknownModelError
+from retail_pipeline.platform.layout import DataLayout
+from retail_pipeline.platform.registry import ModelRegistry, RegistryError, UnknownModelError
 
 console = Console()
 

@@ -20,8 +20,8 @@ def register(app: typer.Typer) -> None:
         import dagster as dg
 
         from retail_pipeline.definitions import defs
-        from retail_pipeline.domain.layout import DataLayout
-        from retail_pipeline.domain.warehouse import Warehouse, url_from_env
+        from retail_pipeline.platform.layout import DataLayout
+        from retail_pipeline.platform.warehouse import Warehouse, url_from_env
 
         definitions = defs()
         job = definitions.resolve_job_def("refresh_all")

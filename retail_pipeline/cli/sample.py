@@ -7,8 +7,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from retail_pipeline.domain.layout import DataLayout
-from retail_pipeline.domain.sample_data import SampleSize, generate
+from retail_pipeline.platform.layout import DataLayout
+from retail_pipeline.sample import SampleSize, generate
 
 console = Console()
 

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from retail_pipeline.domain.charts import save_figure  # noqa: E402
+from retail_pipeline.platform.charts import save_figure  # noqa: E402
 
 sns.set_theme(style="whitegrid", context="notebook")
 
@@ -151,3 +151,46 @@ def leaderboard_chart(board: pd.DataFrame, path: Path | str) -> Path:
     fig.text(0.01, 0.01, f"champions - {champions}", fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return _save(fig, path, tight=False)
+
+
+# -- the charts the assets draw: frames in, PNG path out --------------------------------
+TOP_SERIES = 4
+
+
+def history_overview(panel: pd.DataFrame, path: Path | str) -> Path:
+    """Sales history of the total and the largest shop x product series."""
+    return history_chart(panel, top_series(panel, TOP_SERIES), path)
+
+
+def backtest_overview(errors: pd.DataFrame, panel: pd.DataFrame, path: Path | str) -> Path:
+    """Backtest of every model for the total and the largest series that were backtested."""
+    backtested = set(errors["series_id"]) if len(errors) else set()
+    series = [s for s in top_series(panel, TOP_SERIES) if s in backtested]
+    return backtest_chart(errors, series, path)
+
+
+def forecast_overview(panel: pd.DataFrame, forecast: pd.DataFrame, path: Path | str) -> Path:
+    """History, forecast and interval of the total and the largest series."""
+    return forecast_chart(panel, forecast, top_series(panel, TOP_SERIES), path)
+
+
+def total_decomposition_chart(decomposition: pd.DataFrame, path: Path | str) -> Path:
+    """The STL decomposition of the total series."""
+    return decomposition_chart(decomposition, "total", path)
+
+
+def accuracy_chart(accuracy: pd.DataFrame, path: Path | str) -> Path:
+    """MAE and interval coverage of past forecasts by age of the forecast, per level."""
+    if accuracy.empty:
+        return no_data_chart(path, "forecast accuracy (no forecast has come due yet)")
+    order = [b for b in ("1-7 days", "8-14 days", "15-30 days", "31+ days")
+             if b in set(accuracy["age_bucket"])]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    sns.barplot(data=accuracy, x="age_bucket", y="mae", hue="level", order=order, ax=left)
+    left.set(title="MAE of past forecasts, by age", xlabel="days ahead", ylabel="MAE (units)")
+    sns.barplot(data=accuracy, x="age_bucket", y="coverage", hue="level", order=order, ax=right)
+    right.axhline(0.8, color="black", ls="--", lw=1, label="target 80%")
+    right.set(title="Interval coverage of past forecasts", xlabel="days ahead",
+              ylabel="share inside the interval", ylim=(0, 1))
+    right.legend(fontsize=8)
+    return _save(fig, path)

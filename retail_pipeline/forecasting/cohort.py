@@ -20,7 +20,7 @@ import pandas as pd
 from retail_pipeline.forecasting.forest import RandomForestForecaster
 from retail_pipeline.forecasting.metrics import mae, mse, r2, smape
 from retail_pipeline.forecasting.panel import forecast_panel
-from retail_pipeline.forecasting.registry import ModelRegistry, fingerprint_frame
+from retail_pipeline.platform.registry import ModelRegistry, fingerprint_frame
 
 
 class CohortUnavailable(ValueError):

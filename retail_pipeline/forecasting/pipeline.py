@@ -49,37 +49,11 @@ from retail_pipeline.forecasting.intervals import ConformalCalibrator
 from retail_pipeline.forecasting.naive import SeasonalNaive
 from retail_pipeline.forecasting.panel import series_keys
 from retail_pipeline.forecasting.prophet_model import ProphetForecaster
-from retail_pipeline.forecasting.registry import ModelRecord, ModelRegistry, fingerprint_frame
+from retail_pipeline.forecasting.settings import ForecastSettings
+from retail_pipeline.platform.registry import ModelRecord, ModelRegistry, fingerprint_frame
 
-MODEL_NAMES = ("seasonal_naive", "prophet", "random_forest", "global_hgb")
 SALES_FORECAST_COLUMNS = ["date", "level", "series_id", "shop_id", "product_id", "yhat",
                           "yhat_lower", "yhat_upper", "model", "model_version", "created_at"]
-
-
-@dataclass(frozen=True)
-class ForecastSettings:
-    horizon: int = 30
-    n_folds: int = 3
-    fold_step: int | None = None  # days between origins; default = horizon
-    models: tuple[str, ...] = MODEL_NAMES
-    prophet_max_series: int = 20
-    forest_max_series: int = 100
-    forest_max_train_rows: int = 20_000
-    forest_trees: int = 40
-    forest_max_depth: int | None = 12
-    train_days: int = 730
-    interval: float = 0.8
-    n_jobs: int = 1  # threads for backtest tasks and final fits; processes for Prophet
-    # Fit every candidate's final model while the backtest runs (on cores the backtest
-    # leaves idle) instead of after the choice; costs the fits of candidates that lose.
-    speculative_final_fit: bool = True
-
-    def __post_init__(self):
-        unknown = set(self.models) - set(MODEL_NAMES)
-        if unknown:
-            raise ValueError(f"unknown model(s) {sorted(unknown)}; known: {MODEL_NAMES}")
-        if self.horizon < 1 or self.n_folds < 1:
-            raise ValueError("horizon and n_folds must be at least 1")
 
 
 def make_model(name: str, horizon: int, settings: ForecastSettings,
@@ -270,13 +244,7 @@ def _digest(params: Mapping) -> str:
 
 def champion_feature_importances(result: ForecastResult) -> pd.DataFrame:
     """``model, cohort, feature, importance`` for the tree-model champions."""
-    rows = []
-    for level, model in result.models.items():
-        if hasattr(model, "feature_importances"):
-            imp = model.feature_importances()
-            imp.insert(0, "cohort", f"level={level}")
-            imp.insert(0, "model", result.champions[level])
-            rows.append(imp)
-    if not rows:
-        return pd.DataFrame(columns=["model", "cohort", "feature", "importance"])
-    return pd.concat(rows, ignore_index=True)
+    from retail_pipeline.forecasting.tabular import importances_of
+
+    return importances_of({level: (result.champions[level], model)
+                           for level, model in result.models.items()})

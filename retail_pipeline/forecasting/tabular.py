@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from retail_pipeline.forecasting.base import DEFAULT_INTERVAL, NotFittedError, check_horizon
-from retail_pipeline.forecasting.features import (
+from retail_pipeline.forecasting.lags import (
     build_features,
     from_log_ratio,
     to_log_ratio,
@@ -129,3 +129,27 @@ class TabularForecaster:
 
     def _raw_importances(self) -> np.ndarray:  # pragma: no cover - overridden
         raise NotImplementedError
+
+
+IMPORTANCE_COLUMNS = ["model", "cohort", "feature", "importance"]
+
+
+def importances_of(champions: dict, *extra: pd.DataFrame) -> pd.DataFrame:
+    """``model, cohort, feature, importance`` of every tree model among the champions.
+
+    ``champions`` maps a level to ``(model name, fitted model)``; models without importances
+    (seasonal naive, Prophet) are skipped. ``extra`` frames of the same columns are appended.
+    """
+    parts = []
+    for level, (name, model) in champions.items():
+        if hasattr(model, "feature_importances"):
+            imp = model.feature_importances()
+            imp.insert(0, "cohort", f"level={level}")
+            imp.insert(0, "model", name)
+            parts.append(imp)
+    parts = [p[IMPORTANCE_COLUMNS] for p in [*parts, *extra] if len(p)]
+    if not parts:
+        return pd.DataFrame({"model": pd.Series(dtype="str"), "cohort": pd.Series(dtype="str"),
+                             "feature": pd.Series(dtype="str"),
+                             "importance": pd.Series(dtype="float64")})
+    return pd.concat(parts, ignore_index=True)

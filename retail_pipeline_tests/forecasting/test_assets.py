@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from retail_pipeline.defs.forecasting import assets as fa
 from retail_pipeline.defs.resources import DataDirResource, WarehouseResource
-from retail_pipeline.forecasting.registry import ModelRegistry
+from retail_pipeline.platform.registry import ModelRegistry
 
 from .conftest import make_sales
 

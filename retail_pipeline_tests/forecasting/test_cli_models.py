@@ -5,7 +5,7 @@ from typer.testing import CliRunner
 
 from retail_pipeline.cli.models import register
 from retail_pipeline.forecasting.naive import SeasonalNaive
-from retail_pipeline.forecasting.registry import ModelRegistry
+from retail_pipeline.platform.registry import ModelRegistry
 
 
 def test_models_list_delete_clear(tmp_path, monkeypatch):

@@ -44,7 +44,7 @@ def test_forest_for_a_shop_and_unknown_cohort(daily_sales):
 
 def test_cohort_forest_reuses_registry_unless_forced(daily_sales, tmp_path):
     from retail_pipeline.forecasting.cohort import cohort_forest
-    from retail_pipeline.forecasting.registry import ModelRegistry
+    from retail_pipeline.platform.registry import ModelRegistry
 
     registry = ModelRegistry(tmp_path)
     first = cohort_forest(daily_sales, registry, shop_id="S1", product_id="P1", horizon=14,

@@ -6,7 +6,7 @@ import pytest
 
 from retail_pipeline.forecasting.backtest import backtest
 from retail_pipeline.forecasting.boosting import GlobalBoostingForecaster
-from retail_pipeline.forecasting.features import build_features
+from retail_pipeline.forecasting.lags import build_features
 from retail_pipeline.forecasting.matrix import SeriesMatrix
 from retail_pipeline.forecasting.panel import forecast_panel
 

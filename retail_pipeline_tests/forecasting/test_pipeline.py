@@ -10,7 +10,7 @@ from retail_pipeline.forecasting.pipeline import (
     champion_feature_importances,
     run_forecast,
 )
-from retail_pipeline.forecasting.registry import ModelRegistry
+from retail_pipeline.platform.registry import ModelRegistry
 
 from .conftest import make_sales
 

@@ -1,64 +1,66 @@
-"""Forecasting assets: panel, backtested champion forecast, decomposition, models, charts.
+"""Forecasting assets: panel, backtested champion forecast, accuracy over time, models, charts.
 
 The computations live in ``retail_pipeline.forecasting`` (plain pandas / scikit-learn);
-these assets only wire them to ``daily_sales``, the model registry under
-``RETAIL_DATA_DIR/models``, the warehouse and the chart folder.
-
-- ``forecast_panel``: daily series at four levels, zero-filled, capped per level.
-- ``forecast_leaderboard`` / ``sales_forecast`` / ``forecast_backtest`` /
-  ``forecast_models``: one run of backtest -> champion per level -> conformal interval ->
-  forecast (they are produced together because they come from the same backtest).
-- ``cohort_random_forest``: the dashboard's Random Forest for one cohort chosen in the
-  launchpad (shop and/or product), with MSE, MAE, R2 and importances.
-- ``feature_importances``, ``seasonal_decomposition``: the "why" tables.
-- charts: history, backtest, forecast with band, importances, decomposition, leaderboard.
-
-The modules that pull in scikit-learn, statsmodels and seaborn are imported inside the
-assets that use them: every run worker loads this file, and an ingestion run should not
-spend seconds importing plotting and model libraries it never calls (see BENCHMARKS.md).
+these assets only wire them to ``daily_sales``, the model registry, the warehouse and the
+chart folder. Modules that pull in scikit-learn, statsmodels and seaborn are imported
+inside the assets that use them: every run worker loads this file, and an ingestion run
+should not spend seconds importing libraries it never calls (see BENCHMARKS.md).
 """
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
-from retail_pipeline.defs.metadata import chart_metadata, table_metadata
+from retail_pipeline.defs.helpers import (
+    TABLE_KINDS,
+    chart_asset,
+    config_from_settings,
+    serve,
+    settings_from_config,
+    table_metadata,
+)
 from retail_pipeline.defs.resources import DataDirResource, WarehouseResource
 from retail_pipeline.forecasting.panel import DEFAULT_MAX_SERIES_PER_LEVEL
 from retail_pipeline.forecasting.panel import forecast_panel as build_panel
-from retail_pipeline.forecasting.registry import ModelRegistry
+from retail_pipeline.forecasting.settings import ForecastSettings
+from retail_pipeline.platform.registry import ModelRegistry
+from retail_pipeline.platform.warehouse import History
 
 GROUP = "forecasting"
-TABLE_KINDS = {"pandas", "sql"}
-MODEL_KINDS = {"scikit-learn", "prophet", "pandas", "sql"}
-CHART_KINDS = {"seaborn", "png"}
-TOP_SERIES = 4
+MODEL_KINDS = {"scikit-learn", "prophet", "pandas"}
+FORECAST_HISTORY_TABLE = "sales_forecast_history"
 
 
 class PanelConfig(dg.Config):
-    """How many series each level keeps (the largest by units sold); 0 keeps all."""
+    """Which series the forecast covers."""
 
-    max_series_per_level: int = DEFAULT_MAX_SERIES_PER_LEVEL
+    max_series_per_level: int = Field(
+        default=DEFAULT_MAX_SERIES_PER_LEVEL,
+        description="Each level keeps its largest series by units sold; 0 keeps all.")
 
 
-class ForecastConfig(dg.Config):
-    """Forecast horizon, backtest folds, which levels get Prophet / the forest, retraining."""
-
-    horizon: int = 30
-    n_folds: int = 3
-    prophet_max_series: int = 20
-    forest_max_series: int = 100
-    force_retrain: bool = False
-    n_jobs: int = 2
+ForecastConfig = config_from_settings(
+    "ForecastConfig", ForecastSettings,
+    "Forecast horizon, backtest folds, which levels get Prophet and the forest, retraining.",
+    exclude=("forest_max_train_rows", "forest_trees", "forest_max_depth",
+             "speculative_final_fit"),
+    force_retrain=(bool, Field(default=False, description="Refit the champions even when the "
+                                                          "registry holds a model trained on the "
+                                                          "same data and settings.")),
+    history_vintages=(int, Field(default=90, description="How many past forecasts (vintages) "
+                                                         "`sales_forecast_history` keeps.")),
+)
 
 
 class CohortConfig(dg.Config):
     """The cohort to train the Random Forest on: leave both empty for all sales."""
 
-    shop_id: str = ""
-    product_id: str = ""
-    horizon: int = 30
-    n_estimators: int = 200
-    force_retrain: bool = False
+    shop_id: str = Field(default="", description="Only this shop's sales (empty: every shop).")
+    product_id: str = Field(default="", description="Only this product (empty: every product).")
+    horizon: int = Field(default=30, description="Days held out to score the forest.")
+    n_estimators: int = Field(default=200, description="Trees in the forest.")
+    force_retrain: bool = Field(default=False, description="Refit even when the registry holds "
+                                                           "a forest for the same data.")
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas"},
@@ -87,33 +89,31 @@ def forecast_panel(config: PanelConfig, daily_sales: pd.DataFrame) -> dg.Output[
             kinds=TABLE_KINDS,
             description="The champion's daily forecast per series for the next `horizon` days "
                         "with an 80% interval calibrated on the backtest (conformal), model "
-                        "name and registry version. Warehouse table `sales_forecast`."),
+                        "name and registry version. Warehouse table `sales_forecast`; every "
+                        "new forecast is also kept in `sales_forecast_history`."),
         "forecast_backtest": dg.AssetOut(
             kinds={"pandas"},
             description="Every backtest forecast with its actual (level, series, model, fold, "
                         "day); the data behind the leaderboard and the backtest chart."),
         "forecast_models": dg.AssetOut(
             kinds=MODEL_KINDS,
-            description="The fitted champion per level with its registry version "
-                        "(RETAIL_DATA_DIR/models); reused when data and settings are unchanged "
-                        "unless `force_retrain`."),
+            description="The champion per level (level, model, version): the fitted models "
+                        "live in the model registry (RETAIL_DATA_DIR/models) and are reused "
+                        "when data and settings are unchanged unless `force_retrain`."),
     },
 )
 def forecast(context: dg.AssetExecutionContext, config: ForecastConfig,
              forecast_panel: pd.DataFrame, data_dir: DataDirResource,
              warehouse: WarehouseResource):
+    from retail_pipeline.forecasting.accuracy import vintage_id
     from retail_pipeline.forecasting.pipeline import (
         ForecastResult,
-        ForecastSettings,
         has_enough_history,
         min_history_days,
         run_forecast,
     )
 
-    settings = ForecastSettings(horizon=config.horizon, n_folds=config.n_folds,
-                                prophet_max_series=config.prophet_max_series,
-                                forest_max_series=config.forest_max_series,
-                                n_jobs=config.n_jobs)
+    settings = settings_from_config(config, ForecastSettings)
     registry = ModelRegistry(data_dir.layout.models)
     if has_enough_history(forecast_panel, settings):
         result = run_forecast(forecast_panel, settings, registry=registry,
@@ -124,31 +124,53 @@ def forecast(context: dg.AssetExecutionContext, config: ForecastConfig,
         status = f"skipped: a backtest needs {min_history_days(settings)} days of sales history"
     context.log.info(status)
     board, fc = result.leaderboard, result.forecast
-    warehouse.write_table("forecast_leaderboard", board)
-    warehouse.write_table("sales_forecast", fc)
     level_rows = board[board["scope"] == "level"]
     champions = level_rows[level_rows["champion"]]
-    yield dg.Output(board, output_name="forecast_leaderboard", metadata=table_metadata(
-        board, warehouse_table="forecast_leaderboard", status=status,
-        level_leaderboard=dg.MetadataValue.md(level_rows.drop(columns=["series_id"])
-                                              .round(3).to_markdown(index=False)),
-        **{f"champion_{r.level}": r.model for r in champions.itertuples()},
-        **{f"coverage80_conformal_{r.level}": float(r.coverage80_conformal)
-           for r in champions.itertuples() if pd.notna(r.coverage80_conformal)}))
-    yield dg.Output(fc, output_name="sales_forecast", metadata=table_metadata(
-        fc, warehouse_table="sales_forecast", horizon_days=config.horizon, status=status,
-        first_date=str(fc["date"].min().date()) if len(fc) else "-",
-        last_date=str(fc["date"].max().date()) if len(fc) else "-",
-        **{f"version_{level}": version for level, version in result.versions.items()}))
+    yield serve(context, warehouse, board, "forecast_leaderboard",
+                output_name="forecast_leaderboard", status=status,
+                level_leaderboard=dg.MetadataValue.md(
+                    level_rows.drop(columns=["series_id"]).round(3).to_markdown(index=False)),
+                **{f"champion_{r.level}": r.model for r in champions.itertuples()},
+                **{f"coverage80_conformal_{r.level}": float(r.coverage80_conformal)
+                   for r in champions.itertuples() if pd.notna(r.coverage80_conformal)})
+    vintage = vintage_id(fc)
+    new_vintage = bool(vintage) and not warehouse.warehouse.contains(
+        FORECAST_HISTORY_TABLE, "vintage", vintage)
+    history = History(keep_runs=config.history_vintages,
+                      index_columns=("vintage", "level", "series_id", "date"))
+    yield serve(context, warehouse, fc.assign(vintage=vintage) if new_vintage else fc,
+                "sales_forecast", output_name="sales_forecast",
+                history=history if new_vintage else None, history_table=FORECAST_HISTORY_TABLE,
+                horizon_days=config.horizon, status=status, vintage=vintage or "-",
+                new_vintage=new_vintage,
+                first_date=str(fc["date"].min().date()) if len(fc) else "-",
+                last_date=str(fc["date"].max().date()) if len(fc) else "-",
+                **{f"version_{level}": version for level, version in result.versions.items()})
     yield dg.Output(result.errors, output_name="forecast_backtest",
                     metadata=table_metadata(result.errors, folds=config.n_folds))
-    models = {level: {"model_name": result.champions[level], "version": result.versions[level],
-                      "model": model} for level, model in result.models.items()}
-    summary = pd.DataFrame([{"level": k, "model": v["model_name"], "version": v["version"]}
-                            for k, v in models.items()], columns=["level", "model", "version"])
-    yield dg.Output(models, output_name="forecast_models", metadata={
-        "models": dg.MetadataValue.md(summary.to_markdown(index=False)),
-        "registry": dg.MetadataValue.path(str(registry.root))})
+    models = pd.DataFrame([{"level": level, "model": result.champions[level], "version": version}
+                           for level, version in result.versions.items()],
+                          columns=["level", "model", "version"])
+    yield dg.Output(models, output_name="forecast_models", metadata=table_metadata(
+        models, registry=dg.MetadataValue.path(str(registry.root))))
+
+
+@dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
+          description="Accuracy of past forecasts: every vintage in `sales_forecast_history` "
+                      "whose dates have passed, scored against actual sales (MAE, bias, bias "
+                      "as % of demand, 80% interval coverage) per level and age of the forecast "
+                      "(1-7, 8-14, 15-30, 31+ days ahead). Warehouse table `forecast_accuracy`.")
+def forecast_accuracy(context: dg.AssetExecutionContext, sales_forecast: pd.DataFrame,
+                      forecast_panel: pd.DataFrame,
+                      warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
+    from retail_pipeline.forecasting.accuracy import forecast_accuracy as score
+
+    wh = warehouse.warehouse
+    history = (wh.read_table(FORECAST_HISTORY_TABLE) if wh.has_table(FORECAST_HISTORY_TABLE)
+               else pd.DataFrame())
+    frame = score(history, forecast_panel)
+    vintages = int(history["run_id"].nunique()) if len(history) else 0
+    return serve(context, warehouse, frame, "forecast_accuracy", vintages_stored=vintages)
 
 
 @dg.asset(group_name=GROUP, kinds={"scikit-learn", "pandas"},
@@ -167,7 +189,8 @@ def cohort_random_forest(config: CohortConfig, daily_sales: pd.DataFrame,
                                n_estimators=config.n_estimators,
                                force_retrain=config.force_retrain)
     except CohortUnavailable as exc:  # no sales yet for this cohort: nothing to train
-        empty = pd.DataFrame(columns=["model", "cohort", "feature", "importance"])
+        empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
+            ("model", "str"), ("cohort", "str"), ("feature", "str"), ("importance", "float64"))})
         return dg.Output(empty, metadata=table_metadata(empty, status=f"skipped: {exc}"))
     return dg.Output(result.importances, metadata=table_metadata(
         result.importances, cohort=result.cohort, model_version=result.version,
@@ -178,112 +201,64 @@ def cohort_random_forest(config: CohortConfig, daily_sales: pd.DataFrame,
 @dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
           description="Feature importances (model, cohort, feature, importance) of the tree "
                       "models: the champions per level (permutation importance for gradient "
-                      "boosting, impurity for the forest) and the cohort Random Forest. "
-                      "Warehouse table `feature_importances`.")
-def feature_importances(forecast_models: dict, cohort_random_forest: pd.DataFrame,
+                      "boosting, impurity for the forest), loaded from the model registry, and "
+                      "the cohort Random Forest. Warehouse table `feature_importances`.")
+def feature_importances(context: dg.AssetExecutionContext, forecast_models: pd.DataFrame,
+                        cohort_random_forest: pd.DataFrame, data_dir: DataDirResource,
                         warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
-    parts = []
-    for level, entry in forecast_models.items():
-        model = entry["model"]
-        if hasattr(model, "feature_importances"):
-            imp = model.feature_importances()
-            imp.insert(0, "cohort", f"level={level}")
-            imp.insert(0, "model", entry["model_name"])
-            parts.append(imp)
-    columns = ["model", "cohort", "feature", "importance"]
-    parts = [p for p in [*parts, cohort_random_forest] if len(p)]
-    frame = (pd.concat(parts, ignore_index=True)[columns] if parts
-             else pd.DataFrame({"model": pd.Series(dtype=str), "cohort": pd.Series(dtype=str),
-                                "feature": pd.Series(dtype=str),
-                                "importance": pd.Series(dtype=float)}))
-    warehouse.write_table("feature_importances", frame)
-    return dg.Output(frame, metadata=table_metadata(frame, warehouse_table="feature_importances"))
+    from retail_pipeline.forecasting.tabular import importances_of
+
+    registry = ModelRegistry(data_dir.layout.models)
+    champions = {r.level: (r.model, registry.load(r.version))
+                 for r in forecast_models.itertuples()}
+    return serve(context, warehouse, importances_of(champions, cohort_random_forest),
+                 "feature_importances")
 
 
 @dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
           description="STL decomposition (weekly period) of the total, shop and product series "
                       "into trend, seasonal and residual over the last two years. Warehouse "
                       "table `seasonal_decomposition`.")
-def seasonal_decomposition(forecast_panel: pd.DataFrame,
+def seasonal_decomposition(context: dg.AssetExecutionContext, forecast_panel: pd.DataFrame,
                            warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
     from retail_pipeline.forecasting.decomposition import seasonal_decomposition as decompose
 
     frame = decompose(forecast_panel)
-    warehouse.write_table("seasonal_decomposition", frame)
-    return dg.Output(frame, metadata=table_metadata(
-        frame, warehouse_table="seasonal_decomposition",
-        series=int(frame["series_id"].nunique()) if len(frame) else 0))
+    return serve(context, warehouse, frame, "seasonal_decomposition",
+                 series=int(frame["series_id"].nunique()) if len(frame) else 0)
 
 
-def _chart(path) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=chart_metadata(path))
+CHARTS = "retail_pipeline.forecasting.charts"
 
-
-@dg.asset(group_name=GROUP, kinds=CHART_KINDS,
-          description="Sales history (daily and 7-day mean) of the total and the largest "
-                      "shop x product series (data/charts/forecast_history.png).")
-def forecast_history_chart(forecast_panel: pd.DataFrame,
-                           data_dir: DataDirResource) -> dg.MaterializeResult:
-    from retail_pipeline.forecasting import charts
-
-    series = charts.top_series(forecast_panel, TOP_SERIES)
-    return _chart(charts.history_chart(forecast_panel, series,
-                                       data_dir.layout.charts / "forecast_history.png"))
-
-
-@dg.asset(group_name=GROUP, kinds=CHART_KINDS,
-          description="Backtest actuals against every model's forecasts for the total and the "
-                      "largest series (data/charts/forecast_backtest.png).")
-def forecast_backtest_chart(forecast_backtest: pd.DataFrame, forecast_panel: pd.DataFrame,
-                            data_dir: DataDirResource) -> dg.MaterializeResult:
-    from retail_pipeline.forecasting import charts
-
-    series = [s for s in charts.top_series(forecast_panel, TOP_SERIES)
-              if s in set(forecast_backtest["series_id"])]
-    return _chart(charts.backtest_chart(forecast_backtest, series,
-                                        data_dir.layout.charts / "forecast_backtest.png"))
-
-
-@dg.asset(group_name=GROUP, kinds=CHART_KINDS,
-          description="Recent history, the champion forecast and its 80% interval band for the "
-                      "total and the largest series (data/charts/sales_forecast.png).")
-def sales_forecast_chart(forecast_panel: pd.DataFrame, sales_forecast: pd.DataFrame,
-                         data_dir: DataDirResource) -> dg.MaterializeResult:
-    from retail_pipeline.forecasting import charts
-
-    series = charts.top_series(forecast_panel, TOP_SERIES)
-    return _chart(charts.forecast_chart(forecast_panel, sales_forecast, series,
-                                        data_dir.layout.charts / "sales_forecast.png"))
-
-
-@dg.asset(group_name=GROUP, kinds=CHART_KINDS,
-          description="Largest feature importances per tree model and cohort "
-                      "(data/charts/feature_importances.png).")
-def feature_importance_chart(feature_importances: pd.DataFrame,
-                             data_dir: DataDirResource) -> dg.MaterializeResult:
-    from retail_pipeline.forecasting import charts
-
-    return _chart(charts.importance_chart(feature_importances,
-                                          data_dir.layout.charts / "feature_importances.png"))
-
-
-@dg.asset(group_name=GROUP, kinds=CHART_KINDS,
-          description="Observed, trend, weekly seasonal and residual panels of the total series "
-                      "(data/charts/seasonal_decomposition.png).")
-def decomposition_chart(seasonal_decomposition: pd.DataFrame,
-                        data_dir: DataDirResource) -> dg.MaterializeResult:
-    from retail_pipeline.forecasting import charts
-
-    return _chart(charts.decomposition_chart(seasonal_decomposition, "total",
-                                             data_dir.layout.charts / "seasonal_decomposition.png"))
-
-
-@dg.asset(group_name=GROUP, kinds=CHART_KINDS,
-          description="Backtest MASE and sMAPE per model and level with the champions named "
-                      "(data/charts/forecast_leaderboard.png).")
-def leaderboard_chart(forecast_leaderboard: pd.DataFrame,
-                      data_dir: DataDirResource) -> dg.MaterializeResult:
-    from retail_pipeline.forecasting import charts
-
-    return _chart(charts.leaderboard_chart(forecast_leaderboard,
-                                           data_dir.layout.charts / "forecast_leaderboard.png"))
+forecast_history_chart = chart_asset(
+    "forecast_history_chart", group=GROUP, ins=["forecast_panel"],
+    draw=f"{CHARTS}:history_overview", file_name="forecast_history.png",
+    description="Daily sales and their 7-day mean over the last year for the total and the "
+                "three largest shop x product series")
+forecast_backtest_chart = chart_asset(
+    "forecast_backtest_chart", group=GROUP, ins=["forecast_backtest", "forecast_panel"],
+    draw=f"{CHARTS}:backtest_overview", file_name="forecast_backtest.png",
+    description="Backtest actuals against every model's forecast from each fold's origin, for "
+                "the total and the largest series")
+sales_forecast_chart = chart_asset(
+    "sales_forecast_chart", group=GROUP, ins=["forecast_panel", "sales_forecast"],
+    draw=f"{CHARTS}:forecast_overview", file_name="sales_forecast.png",
+    description="Recent history, the champion forecast and its 80% interval band for the "
+                "total and the largest series")
+feature_importance_chart = chart_asset(
+    "feature_importance_chart", group=GROUP, ins=["feature_importances"],
+    draw=f"{CHARTS}:importance_chart", file_name="feature_importances.png",
+    description="The largest feature importances per tree model and cohort")
+decomposition_chart = chart_asset(
+    "decomposition_chart", group=GROUP, ins=["seasonal_decomposition"],
+    draw=f"{CHARTS}:total_decomposition_chart", file_name="seasonal_decomposition.png",
+    description="Observed, trend, weekly seasonal and residual panels of the total series")
+leaderboard_chart = chart_asset(
+    "leaderboard_chart", group=GROUP, ins=["forecast_leaderboard"],
+    draw=f"{CHARTS}:leaderboard_chart", file_name="forecast_leaderboard.png",
+    description="Backtest MASE and sMAPE per model and level, with the champions named")
+forecast_accuracy_chart = chart_asset(
+    "forecast_accuracy_chart", group=GROUP, ins=["forecast_accuracy"],
+    draw=f"{CHARTS}:accuracy_chart", file_name="forecast_accuracy.png",
+    description="MAE and 80% interval coverage of past forecasts by how many days ahead they "
+                "were made, per level")

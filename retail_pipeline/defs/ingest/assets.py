@@ -9,9 +9,9 @@ contract, so that everything downstream works on typed, validated frames.
 import dagster as dg
 import pandas as pd
 
-from retail_pipeline.defs.metadata import table_metadata
+from retail_pipeline.contract import ENTITIES, empty_frame, validate
+from retail_pipeline.defs.helpers import table_metadata
 from retail_pipeline.defs.resources import DataDirResource
-from retail_pipeline.domain.contract import ENTITIES, empty_frame, validate
 
 GROUP = "ingest"
 

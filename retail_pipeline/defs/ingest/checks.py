@@ -9,24 +9,9 @@ product or shop are warnings, because dimension files often arrive after the sal
 import dagster as dg
 import pandas as pd
 
-from retail_pipeline.defs.metadata import PREVIEW_ROWS
-from retail_pipeline.domain import quality
-from retail_pipeline.domain.contract import ENTITIES
-
-ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
-
-
-def _result(offending: pd.DataFrame, severity: dg.AssetCheckSeverity, **metadata) -> dg.AssetCheckResult:
-    sample = offending.head(PREVIEW_ROWS)
-    return dg.AssetCheckResult(
-        passed=offending.empty,
-        severity=severity,
-        metadata={
-            "offending_rows": len(offending),
-            **({"sample": dg.MetadataValue.md(sample.to_markdown(index=False))} if len(sample) else {}),
-            **metadata,
-        },
-    )
+from retail_pipeline.contract import ENTITIES, quality
+from retail_pipeline.defs.helpers import ERROR, WARN
+from retail_pipeline.defs.helpers import check_result as _result
 
 
 def unique_key_check(entity: str) -> dg.AssetChecksDefinition:

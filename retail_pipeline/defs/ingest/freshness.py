@@ -5,21 +5,20 @@ Shops export at least daily, so by default a table whose last accepted upload is
 ``RETAIL_MAX_UPLOAD_AGE_HOURS`` for other export rhythms.
 """
 
-import os
-
 import dagster as dg
 import pandas as pd
 
+from retail_pipeline.contract import ENTITIES
+from retail_pipeline.contract.quality import last_upload_per_entity
 from retail_pipeline.defs.resources import DataDirResource
-from retail_pipeline.domain.contract import ENTITIES
-from retail_pipeline.domain.quality import last_upload_per_entity
-from retail_pipeline.ingestion.ledger import Ledger
+from retail_pipeline.ingest.ledger import Ledger
+from retail_pipeline.platform import settings
 
 DEFAULT_MAX_AGE_HOURS = 26.0
 
 
 def max_age_hours() -> float:
-    return float(os.environ.get("RETAIL_MAX_UPLOAD_AGE_HOURS", DEFAULT_MAX_AGE_HOURS))
+    return settings.max_upload_age_hours()
 
 
 def upload_freshness_check(entity: str) -> dg.AssetChecksDefinition:

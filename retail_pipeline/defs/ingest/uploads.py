@@ -1,6 +1,6 @@
 """Uploads as Dagster partitions: a sensor notices files, one run ingests each, then refresh.
 
-Thin wiring around :mod:`retail_pipeline.ingestion`: every upload is one partition of the
+Thin wiring around :mod:`retail_pipeline.ingest`: every upload is one partition of the
 ``upload`` asset, keyed by the first 16 hex digits of its content hash (so the same
 content is one partition whatever its name, and the partition count grows only with
 distinct uploads; beyond 5,000 the oldest ingested ones are retired). ``incoming_files_sensor``
@@ -15,11 +15,11 @@ import dagster as dg
 
 from retail_pipeline.defs.automation import refresh_all
 from retail_pipeline.defs.resources import DataDirResource
-from retail_pipeline.ingestion import sensor_plan
-from retail_pipeline.ingestion.incoming import candidate_files
-from retail_pipeline.ingestion.ingest import REJECTED, ingest_file
-from retail_pipeline.ingestion.ledger import Ledger
-from retail_pipeline.ingestion.sensor_plan import DEFAULT_CAP, QUIET_SECONDS, hash_file, plan_tick
+from retail_pipeline.ingest import sensor_plan
+from retail_pipeline.ingest.incoming import candidate_files
+from retail_pipeline.ingest.ingest import REJECTED, ingest_file
+from retail_pipeline.ingest.ledger import Ledger
+from retail_pipeline.ingest.sensor_plan import DEFAULT_CAP, QUIET_SECONDS, hash_file, plan_tick
 
 TABLES_CHANGED_TAG = "retail/tables_changed"
 MAX_FAILED_ATTEMPTS = 3

@@ -1,0 +1,207 @@
+"""Validating a table against the contract: every problem names file, row, column, value, rule.
+
+Validation is vectorised (one pass per rule over whole columns) because uploads can hold
+millions of rows. Row numbers are the line numbers a spreadsheet shows: the header is row 1,
+the first data row is row 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from retail_pipeline.contract.entities import (
+    DATE,
+    ENTITIES,
+    INTEGER,
+    STRING,
+    Entity,
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule at one place of one file."""
+
+    file: str
+    row: int | None
+    column: str | None
+    value: str | None
+    rule: str
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        value = "" if self.value is None else f": value {self.value!r}"
+        return f"{', '.join(where)}{value}: {self.rule}"
+
+    def as_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "row": self.row,
+            "column": self.column,
+            "value": self.value,
+            "rule": self.rule,
+        }
+
+
+class ContractError(ValueError):
+    """Raised when a table breaks the contract; carries the first problems and the total."""
+
+    def __init__(self, problems: list[Problem], total: int | None = None):
+        self.problems = problems
+        self.total = len(problems) if total is None else total
+        shown = "\n".join(f"  - {p}" for p in problems)
+        more = f"\n  ... and {self.total - len(problems)} more" if self.total > len(problems) else ""
+        super().__init__(f"{self.total} problem(s):\n{shown}{more}")
+
+
+MAX_REPORTED = 20
+FIRST_DATA_ROW = 2  # header is row 1
+
+
+class _Collector:
+    def __init__(self, file: str, limit: int):
+        self.file, self.limit = file, limit
+        self.problems: list[Problem] = []
+        self.total = 0
+
+    def add_rows(self, mask: np.ndarray, rows: np.ndarray, column: str, values: pd.Series, rule: str):
+        idx = np.flatnonzero(mask)
+        self.total += len(idx)
+        for i in idx[: max(0, self.limit - len(self.problems))]:
+            value = values.iloc[i]
+            shown = None if value is None or pd.isna(value) else str(value)
+            self.problems.append(Problem(self.file, int(rows[i]), column, shown, rule))
+
+    def add(self, problem: Problem):
+        self.total += 1
+        if len(self.problems) < self.limit:
+            self.problems.append(problem)
+
+
+def _blank(values: pd.Series) -> np.ndarray:
+    if values.dtype.kind in "Mmiufb":  # typed already (a re-check of a stored table)
+        return values.isna().to_numpy()
+    as_text = values.astype("str")
+    return (values.isna() | (as_text.str.strip() == "")).to_numpy()
+
+
+EARLIEST_DATE, LATEST_DATE = pd.Timestamp("1900-01-01"), pd.Timestamp("2199-12-31 23:59:59")
+_UTC_OFFSET = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def _parse_dates(text: pd.Series, date_format: str | None) -> pd.Series:
+    """Parse dates; a trailing UTC offset is dropped so the shop's local wall time is kept
+    (a sale at 23:30+01 belongs to that calendar day, whatever UTC says)."""
+    if date_format:
+        return pd.to_datetime(text, format=date_format, errors="coerce")
+    has_time = text.str.contains(r"\d[T ]\d", regex=True, na=False)
+    text = text.where(~has_time, text.str.replace(_UTC_OFFSET, "", regex=True))
+    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    if parsed.isna().any():  # mixed but valid forms, e.g. "2024-01-05" and "2024-01-05 10:30"
+        retry = pd.to_datetime(text[parsed.isna()], format="mixed", errors="coerce", dayfirst=False)
+        parsed = parsed.fillna(retry)
+    return parsed
+
+
+def validate(
+    frame: pd.DataFrame,
+    entity: Entity | str,
+    file: str = "<table>",
+    *,
+    date_format: str | None = None,
+    rows: np.ndarray | None = None,
+    limit: int = MAX_REPORTED,
+) -> pd.DataFrame:
+    """Check ``frame`` against the entity's contract and return it with canonical dtypes.
+
+    Raises :class:`ContractError` listing the first ``limit`` problems (and how many there are
+    in all) when any rule is broken: a missing column, an empty required value, a value that
+    is not a number or date, a value out of range, or a key repeated inside the table.
+    Extra columns are kept as text; nothing is evaluated.
+    ``rows`` gives each frame row's number in the source file (default: header is row 1).
+    """
+    entity = ENTITIES[entity] if isinstance(entity, str) else entity
+    found = _Collector(file, limit)
+    missing = [c for c in entity.column_names if c not in frame.columns]
+    if missing:
+        for name in missing:
+            found.add(Problem(file, 1, name, None, f"required column '{name}' is missing from the header"))
+        raise ContractError(found.problems, found.total)
+    if len(frame) == 0:
+        raise ContractError([Problem(file, None, None, None, "the file has a header but no data rows")])
+    rows = np.arange(FIRST_DATA_ROW, FIRST_DATA_ROW + len(frame)) if rows is None else rows
+    out: dict[str, pd.Series] = {}
+    for col in entity.columns:
+        raw = frame[col.name]
+        blank = _blank(raw)
+        if not col.nullable:
+            found.add_rows(blank, rows, col.name, raw, f"{col.name} must not be empty")
+        if col.kind == STRING:
+            text = raw.astype("str").str.strip()
+            out[col.name] = text.where(~blank, None).astype("str")
+            continue
+        if col.kind == DATE:
+            if raw.dtype.kind == "M":  # typed already: nothing to parse
+                parsed = raw.astype("datetime64[ns]")
+            else:
+                parsed = _parse_dates(raw.astype("str").str.strip(), date_format)
+            bad = parsed.isna().to_numpy() & ~blank
+            found.add_rows(bad, rows, col.name, raw, f"{col.name} is not a date"
+                           + (f" in the format {date_format}" if date_format else ""))
+            outside = ((parsed < EARLIEST_DATE) | (parsed > LATEST_DATE)).to_numpy()
+            found.add_rows(outside, rows, col.name, raw,
+                           f"{col.name} must be between {EARLIEST_DATE.date()} and {LATEST_DATE.date()}")
+            out[col.name] = parsed.where(~outside).astype("datetime64[ns]")
+            continue
+        numbers = pd.to_numeric(raw, errors="coerce") if raw.dtype.kind not in "iuf" else raw.astype("float64")
+        numbers = numbers.astype("float64")
+        bad = numbers.isna().to_numpy() & ~blank
+        found.add_rows(bad, rows, col.name, raw, f"{col.name} is not a number")
+        values = numbers.to_numpy()
+        if col.kind == INTEGER:
+            frac = ~np.isnan(values) & (np.floor(values) != values)
+            found.add_rows(frac, rows, col.name, raw, f"{col.name} must be a whole number")
+        if col.min is not None:
+            low = values <= col.min if col.min_exclusive else values < col.min
+            word = "greater than" if col.min_exclusive else "at least"
+            found.add_rows(low & ~np.isnan(values), rows, col.name, raw,
+                           f"{col.name} must be {word} {col.min:g}")
+        if col.max is not None:
+            found.add_rows(values > col.max, rows, col.name, raw,
+                           f"{col.name} must be at most {col.max:g}")
+        if col.kind == INTEGER:
+            safe = np.where(np.isnan(values) | (np.floor(values) != values), np.nan, values)
+            out[col.name] = pd.array(safe, dtype="Float64").astype("Int64")
+        else:
+            out[col.name] = numbers
+    key_frame = pd.DataFrame({k: out[k] for k in entity.key})
+    dup = key_frame.duplicated(keep="first").to_numpy()
+    if dup.any():
+        first_row = {}
+        keys = list(map(tuple, key_frame.astype("str").to_numpy()))
+        for i, key in enumerate(keys):
+            first_row.setdefault(key, rows[i])
+        key_name = ", ".join(entity.key)
+        for i in np.flatnonzero(dup):
+            found.add(Problem(file, int(rows[i]), key_name, " / ".join(keys[i]),
+                              f"duplicate key: already used on row {first_row[keys[i]]}"))
+    if found.total:
+        raise ContractError(found.problems, found.total)
+    result = pd.DataFrame(out, index=frame.index)
+    for extra in frame.columns:
+        if extra not in result.columns:
+            result[extra] = frame[extra].astype("str").where(frame[extra].notna(), None).astype("str")
+    return result.reset_index(drop=True)
+
+
+def empty_frame(entity: Entity | str) -> pd.DataFrame:
+    """A zero-row table with the entity's canonical columns and dtypes."""
+    entity = ENTITIES[entity] if isinstance(entity, str) else entity
+    return pd.DataFrame({c.name: pd.Series([], dtype=c.dtype) for c in entity.columns})

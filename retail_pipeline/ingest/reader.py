@@ -1,0 +1,159 @@
+"""From an upload's bytes to validated contract tables, or the list of what is wrong.
+
+This is the single read path used by ``check`` (no writes) and by ingestion, so a file
+that ``check`` accepts is exactly a file that ingestion accepts. Order of the checks:
+bytes (gzip, binary, UTF-8), header (which format, delimiter), rows (ragged, truncated),
+then every contract rule on every row (``contract.validate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from retail_pipeline.contract import ENTITIES, MAX_REPORTED, ContractError, Problem, validate
+from retail_pipeline.ingest import formats, sniff, tables
+from retail_pipeline.ingest.fast_validate import validate_fast
+from retail_pipeline.ingest.mapping import Mapping
+from retail_pipeline.ingest.woocommerce import woocommerce_frames
+
+
+@dataclass
+class Parsed:
+    """Validated tables (entity -> canonical DataFrame) and how the file was understood."""
+
+    file: str
+    format: str  # e.g. "daily_sales (csv+gzip)"
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    sheet: str | None = None
+
+
+class UploadRejected(ContractError):
+    """A ContractError that also says how far the file was understood."""
+
+    def __init__(self, error: ContractError, format: str | None, entity: str | None):
+        super().__init__(error.problems, error.total)
+        self.format, self.entity = format, entity
+
+
+def read_upload(raw: bytes, file: str, mapping: Mapping | None = None) -> Parsed:
+    """Parse and validate ``raw`` (the upload's bytes); raises UploadRejected."""
+    label, entity = None, mapping.entity if mapping else None
+    try:
+        unpacked = sniff.unpack(raw, file, mapping.encoding if mapping else "utf-8", check=False)
+        label = unpacked.label
+        if unpacked.container == "xlsx":
+            raw_table, found = _pick_sheet(unpacked.data, file, mapping)
+        else:
+            # The UTF-8 check comes first, as if it ran before anything else; it is only
+            # run when the reader does not prove the bytes valid itself (see read_csv).
+            verify = _Utf8Check(unpacked, file)
+            try:
+                raw_table, found = _read_text(sniff.strip_bom(unpacked.data), file, mapping, verify)
+            except ContractError:
+                label = None  # the byte check refuses the file as if while unpacking
+                verify()
+                if not verify.failed:
+                    label = unpacked.label
+                raise
+        entity = found.entity
+        label = f"{found.format} ({unpacked.label})"
+        if found.format == "woocommerce":
+            parts = woocommerce_frames(raw_table.frame, raw_table.row_numbers(), file)
+        elif found.format == "mapping":
+            parts = [mapping.apply(raw_table, file)]
+        else:
+            parts = formats.canonical_frames(found, raw_table.frame, raw_table.row_numbers())
+        validated, problems, total = {}, [], 0
+        for part in parts:
+            fast = validate_fast(part.frame, part.entity, part.date_format)
+            if fast is not None:
+                validated[part.entity] = fast
+                continue
+            try:
+                validated[part.entity] = validate(part.frame, part.entity, file,
+                                                  date_format=part.date_format, rows=part.rows)
+            except ContractError as exc:
+                problems += exc.problems
+                total += exc.total
+        if problems:
+            raise ContractError(problems[:MAX_REPORTED], total)
+        return Parsed(file, label, validated, raw_table.sheet)
+    except UploadRejected:
+        raise
+    except ContractError as exc:
+        raise UploadRejected(exc, label, entity) from None
+
+
+class _Utf8Check:
+    """The UTF-8 check of the unpacked text, run at most once and only when needed."""
+
+    def __init__(self, unpacked: sniff.Unpacked, file: str):
+        self.unpacked, self.file = unpacked, file
+        self.done, self.failed = unpacked.verified, False
+
+    def __call__(self) -> None:
+        if not self.done:
+            self.done = True
+            try:
+                sniff.check_utf8(self.unpacked.data, self.file)
+            except ContractError:
+                self.failed = True
+                raise
+
+
+def _read_text(data: bytes, file: str, mapping: Mapping | None, verify: Callable[[], None]):
+    delimiter = mapping.delimiter if mapping else ","
+    header = tables.first_record(data, delimiter)
+    if mapping:
+        found = formats.Recognised("mapping", mapping.entity)
+        if not mapping.fits(header):
+            _check_delimiter(data, file, header, delimiter)
+    else:
+        found = formats.recognise(header)
+        if found is None:
+            _check_delimiter(data, file, header, delimiter)
+            nearest = formats.nearest_entity(header)
+            if nearest is None:
+                raise ContractError([Problem(file, 1, None, ", ".join(header)[:200],
+                                             "unrecognised header: expected the columns of "
+                                             f"{formats.expected_headers()}; for any other export "
+                                             "give a mapping file (--mapping)")])
+            # most of an entity's columns: let the contract name the missing ones
+            found = formats.Recognised("canonical", nearest,
+                                       formats._rename_to_contract(header, _columns(nearest)))
+    return tables.read_csv(data, file, delimiter, header, verify), found
+
+
+def _columns(entity: str) -> list[str]:
+    return ENTITIES[entity].column_names
+
+
+def _check_delimiter(data: bytes, file: str, header: list[str], delimiter: str) -> None:
+    guess = tables.guess_delimiter(data)
+    if guess != delimiter and len(tables.first_record(data, guess)) > max(1, len(header)):
+        raise ContractError([Problem(
+            file, 1, None, ", ".join(header)[:200],
+            f"the delimiter looks like {tables.delimiter_name(guess)}, not "
+            f"{tables.delimiter_name(delimiter)}: export the file comma-separated, or give a "
+            f"mapping file with delimiter: {guess!r}")])
+
+
+def _pick_sheet(data: bytes, file: str, mapping: Mapping | None):
+    seen = []
+    for sheet in tables.xlsx_sheets(data, file):
+        if mapping:
+            if (mapping.sheet is None or sheet.name == mapping.sheet) and mapping.fits(sheet.header):
+                return sheet.read(), formats.Recognised("mapping", mapping.entity)
+        else:
+            found = formats.recognise(sheet.header)
+            if found is not None:
+                return sheet.read(), found
+        seen.append(f"'{sheet.name}' ({', '.join(sheet.header)[:120] or 'empty'})")
+    wanted = (f"the columns {', '.join(mapping.columns)} of the mapping" if mapping
+              else f"the columns of {formats.expected_headers()}")
+    raise ContractError([Problem(file, None, None, None,
+                                 f"no usable sheet in the workbook: sheets {'; '.join(seen) or 'none'}; "
+                                 f"expected a sheet whose first row has {wanted}")])

@@ -1,0 +1,145 @@
+"""Every environment variable the project reads, in one place, with its default and meaning.
+
+No other module reads ``os.environ``: they call the accessors below. The README's
+configuration table is generated from ``SETTINGS`` (``markdown_table``) and a test checks
+that the two agree, so the documentation cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    """The value used when the variable is unset or empty (shown in the README)."""
+    doc: str
+
+
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    Setting("RETAIL_DATA_DIR", "./data",
+            "root of all user data: `incoming/`, `archive/`, `quarantine/`, `backups/`, `store/`, "
+            "`charts/`, `models/`, `io/` (see `data/README.md`)"),
+    Setting("RETAIL_WAREHOUSE_URL", "sqlite:///$RETAIL_DATA_DIR/warehouse.db",
+            "SQLAlchemy URL of the warehouse the served tables are written to; `postgresql://...` "
+            "is accepted and pinned to the psycopg2 driver"),
+    Setting("RETAIL_IO_BASE", "$RETAIL_DATA_DIR/io",
+            "where assets hand DataFrames to each other as Parquet (a folder, or an fsspec URL "
+            "such as `s3://bucket/prefix` that every worker can reach)"),
+    Setting("DAGSTER_HOME", "./dagster_home (set by the Makefile)",
+            "the Dagster instance: `dagster_home/dagster.yaml` keeps runs, events and schedules "
+            "in embedded SQLite; also holds the registry key file by default"),
+    Setting("DAGSTER_POSTGRES_URL", "",
+            "with `DAGSTER_HOME=deploy/postgres`: the PostgreSQL database of the Dagster instance "
+            "(a `postgresql+psycopg2://` URL)"),
+    Setting("RETAIL_MAX_UPLOAD_AGE_HOURS", "26",
+            "the `upload_freshness` checks warn when an entity's last accepted upload is older"),
+    Setting("RETAIL_MODEL_REGISTRY_KEY", "",
+            "the HMAC key that signs the model registry's index; when unset, the key file below"),
+    Setting("RETAIL_MODEL_REGISTRY_KEY_FILE", "$DAGSTER_HOME/registry.key",
+            "file holding the registry key (created on first use, mode 0600); never inside "
+            "`RETAIL_DATA_DIR`"),
+    Setting("RETAIL_HISTORY_KEEP_ROWS", "1000",
+            "history-mode served tables keep at most this many newest rows unless the table "
+            "sets its own limit"),
+    Setting("RETAIL_PG_LOCK_TIMEOUT_MS", "15000",
+            "PostgreSQL warehouse sessions give up waiting for a table lock after this long"),
+    Setting("RETAIL_PG_STATEMENT_TIMEOUT_MS", "600000",
+            "PostgreSQL warehouse sessions cancel a single statement after this long"),
+    Setting("RETAIL_DB_RETRIES", "3",
+            "how often a warehouse write is retried after the database connection was lost"),
+    Setting("RETAIL_HOST", "127.0.0.1", "the address `make dev` binds the UI to (never `HOST`)"),
+    Setting("RETAIL_PORT", "3000", "the port `make dev` serves the UI on"),
+    Setting("RETAIL_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
+            "tests only: the PostgreSQL server where tests create and drop their own databases"),
+    Setting("CI", "", "`true` on CI: tests fail instead of skipping when a server is unreachable"),
+)}
+
+
+def raw(name: str) -> str | None:
+    """The variable's value when it is set and not empty, else ``None``."""
+    if name not in SETTINGS:
+        raise KeyError(f"{name} is not a documented setting; add it to SETTINGS")
+    value = os.environ.get(name)
+    return value if value else None
+
+
+def is_set(name: str) -> bool:
+    return raw(name) is not None
+
+
+def data_dir() -> Path:
+    return Path(raw("RETAIL_DATA_DIR") or "data").resolve()
+
+
+def warehouse_url(data_root: Path | str | None = None) -> str:
+    """``RETAIL_WAREHOUSE_URL``, else a SQLite file ``warehouse.db`` in the data folder."""
+    root = Path(data_root).resolve() if data_root is not None else data_dir()
+    return raw("RETAIL_WAREHOUSE_URL") or f"sqlite:///{root / 'warehouse.db'}"
+
+
+def io_base(data_root: Path | str | None = None) -> str:
+    root = Path(data_root).resolve() if data_root is not None else data_dir()
+    return raw("RETAIL_IO_BASE") or str(root / "io")
+
+
+def dagster_home() -> Path | None:
+    value = raw("DAGSTER_HOME")
+    return Path(value).resolve() if value else None
+
+
+def max_upload_age_hours() -> float:
+    return float(raw("RETAIL_MAX_UPLOAD_AGE_HOURS") or SETTINGS["RETAIL_MAX_UPLOAD_AGE_HOURS"].default)
+
+
+def registry_key_env() -> str | None:
+    return raw("RETAIL_MODEL_REGISTRY_KEY")
+
+
+def registry_key_file() -> Path:
+    """Where the registry key lives: the setting, else ``$DAGSTER_HOME``, else the user's config."""
+    value = raw("RETAIL_MODEL_REGISTRY_KEY_FILE")
+    if value:
+        return Path(value).expanduser().resolve()
+    home = dagster_home()
+    if home is not None:
+        return home / "registry.key"
+    return Path("~/.config/retail_pipeline/registry.key").expanduser().resolve()
+
+
+def history_keep_rows() -> int:
+    return int(raw("RETAIL_HISTORY_KEEP_ROWS") or SETTINGS["RETAIL_HISTORY_KEEP_ROWS"].default)
+
+
+def pg_lock_timeout_ms() -> int:
+    return int(raw("RETAIL_PG_LOCK_TIMEOUT_MS") or SETTINGS["RETAIL_PG_LOCK_TIMEOUT_MS"].default)
+
+
+def pg_statement_timeout_ms() -> int:
+    return int(raw("RETAIL_PG_STATEMENT_TIMEOUT_MS")
+               or SETTINGS["RETAIL_PG_STATEMENT_TIMEOUT_MS"].default)
+
+
+def db_retries() -> int:
+    return int(raw("RETAIL_DB_RETRIES") or SETTINGS["RETAIL_DB_RETRIES"].default)
+
+
+def test_pg_url() -> str:
+    return raw("RETAIL_TEST_PG_URL") or SETTINGS["RETAIL_TEST_PG_URL"].default
+
+
+def on_ci() -> bool:
+    return (raw("CI") or "").lower() == "true"
+
+
+def markdown_table() -> str:
+    """The README's configuration table."""
+    lines = ["| variable | default | what it sets |", "|---|---|---|"]
+    for s in SETTINGS.values():
+        default = f"`{s.default}`" if s.default else ""
+        lines.append(f"| `{s.name}` | {default} | {s.doc} |")
+    return "\n".join(lines)

@@ -1,0 +1,215 @@
+"""The sales part of the sample: shops, products, customers and transactions.
+
+The generator draws every table from one seeded ``numpy`` generator, vectorised, so the
+same size and seed always give the same bytes and a million transactions take seconds.
+Demand has the structure the forecasting models must find: a weekly cycle (weekends
+busier), a yearly cycle (summer dip, December peak), holiday spikes (Black Friday,
+Christmas week, Easter), slow growth, shop and product effects, and discounts and
+premiums around each product's standard price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from retail_pipeline.sample.size import SampleSize
+
+CITIES = {
+    "Berlin": ["Mitte", "Kreuzberg", "Prenzlauer Berg", "Charlottenburg"],
+    "Hamburg": ["Altona", "Eimsbuettel", "St. Pauli"],
+    "Munich": ["Schwabing", "Maxvorstadt", "Sendling"],
+    "Cologne": ["Ehrenfeld", "Nippes", "Suelz"],
+    "Frankfurt": ["Sachsenhausen", "Bornheim"],
+    "Leipzig": ["Plagwitz", "Gohlis"],
+    "Dresden": ["Neustadt", "Blasewitz"],
+    "Stuttgart": ["West", "Bad Cannstatt"],
+}
+# category -> (median standard price, seasonal amplitude of demand, peak month)
+CATEGORIES = {
+    "Groceries": (4.5, 0.05, 12),
+    "Beverages": (3.0, 0.25, 7),
+    "Electronics": (180.0, 0.35, 12),
+    "Clothing": (40.0, 0.20, 11),
+    "Home": (35.0, 0.10, 3),
+    "Beauty": (15.0, 0.10, 12),
+    "Toys": (25.0, 0.60, 12),
+    "Sports": (55.0, 0.30, 6),
+    "Garden": (30.0, 0.50, 5),
+    "Books": (14.0, 0.15, 12),
+}
+BRANDS = ["Acme", "Nordwind", "Bluebird", "Kestrel", "Solano", "Mira", "Vetta", "Orion",
+          "Tallis", "Fjord", "Luma", "Brio", "Cobalt", "Ember", "Halden", "Quill"]
+FIRST_NAMES = ["Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannah", "Ivan",
+               "Jonas", "Karin", "Lena", "Max", "Nina", "Oskar", "Paula", "Rita", "Sami",
+               "Tom", "Ute", "Vera", "Willi", "Yara", "Zoe"]
+LAST_NAMES = ["Mueller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner",
+              "Becker", "Schulz", "Hoffmann", "Koch", "Richter", "Klein", "Wolf", "Neumann"]
+PAYMENT_METHODS = (["card", "cash", "mobile", "voucher"], [0.52, 0.28, 0.17, 0.03])
+WEEKDAY_FACTOR = np.array([0.85, 0.88, 0.92, 0.97, 1.12, 1.38, 0.88])  # Mon..Sun
+
+
+def _ids(prefix: str, n: int, width: int) -> np.ndarray:
+    return np.array([f"{prefix}{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
+
+
+def make_shops(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    cities = np.array(list(CITIES))
+    city = cities[rng.integers(0, len(cities), n)]
+    city[: min(n, len(cities))] = cities[: min(n, len(cities))]  # every city has a shop
+    district = np.array([CITIES[c][rng.integers(0, len(CITIES[c]))] for c in city])
+    ids = _ids("S", n, 3)
+    return pd.DataFrame({
+        "shop_id": ids, "city": city, "district": district,
+        "shop_name": [f"{c} {d} #{i[1:]}" for c, d, i in zip(city, district, ids, strict=True)],
+    })
+
+
+def make_products(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    names = np.array(list(CATEGORIES))
+    category = names[np.arange(n) % len(names)]
+    rng.shuffle(category)
+    median = np.array([CATEGORIES[c][0] for c in category])
+    price = np.round(median * rng.lognormal(0.0, 0.45, n), 2).clip(0.5)
+    brand = np.array(BRANDS)[rng.integers(0, len(BRANDS), n)]
+    ids = _ids("P", n, 5)
+    return pd.DataFrame({
+        "product_id": ids,
+        "product_name": [f"{b} {c} {i[1:]}" for b, c, i in zip(brand, category, ids, strict=True)],
+        "category": category,
+        "brand": brand,
+        "standard_price": price,
+        "unit_cost": np.round(price * rng.uniform(0.45, 0.75, n), 2),
+        "lead_time_days": rng.integers(2, 21, n),
+    })
+
+
+def make_customers(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    categories = np.array(list(CATEGORIES))
+    first = np.array(FIRST_NAMES)[rng.integers(0, len(FIRST_NAMES), n)]
+    last = np.array(LAST_NAMES)[rng.integers(0, len(LAST_NAMES), n)]
+    n_pref = rng.integers(1, 4, n)
+    preferred = [";".join(rng.choice(categories, k, replace=False)) for k in n_pref]
+    age = rng.normal(42, 14, n).round().clip(18, 90).astype(int)
+    spending = np.round(rng.gamma(2.0, 80.0, n), 2)
+    return pd.DataFrame({
+        "customer_id": _ids("C", n, 6),
+        "customer_name": np.char.add(np.char.add(first.astype(str), " "), last.astype(str)),
+        "gender": rng.choice(["female", "male", "diverse"], n, p=[0.5, 0.47, 0.03]),
+        "age": age,
+        "city": np.array(list(CITIES))[rng.integers(0, len(CITIES), n)],
+        "preferred_categories": preferred,
+        "avg_monthly_spending": spending,
+        "visits_per_month": np.round(rng.gamma(2.0, 1.5, n), 1),
+        "income_bracket": rng.choice(["low", "middle", "high"], n, p=[0.3, 0.5, 0.2]),
+    })
+
+
+def _holiday_factor(days: pd.DatetimeIndex) -> np.ndarray:
+    factor = np.ones(len(days))
+    month, day = days.month.to_numpy(), days.day.to_numpy()
+    factor[(month == 12) & (day >= 14) & (day <= 24)] *= 1.8  # Christmas shopping
+    factor[(month == 12) & ((day == 25) | (day == 26))] *= 0.2  # shops closed
+    factor[(month == 1) & (day == 1)] *= 0.2
+    for year in np.unique(days.year):
+        nov = pd.date_range(f"{year}-11-01", f"{year}-11-30")
+        black_friday = nov[nov.dayofweek == 4][3]
+        factor[(days >= black_friday) & (days <= black_friday + pd.Timedelta(days=3))] *= 2.2
+        easter = _easter(int(year))
+        factor[(days >= easter - pd.Timedelta(days=3)) & (days <= easter)] *= 1.4
+    return factor
+
+
+def _easter(year: int) -> pd.Timestamp:
+    """Gregorian Easter Sunday (anonymous algorithm)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = b // 4, b % 4
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = c // 4, c % 4
+    r = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * r) // 451
+    month, day = divmod(h + r - 7 * m + 114, 31)
+    return pd.Timestamp(year=year, month=month, day=day + 1)
+
+
+def daily_intensity(days: pd.DatetimeIndex) -> np.ndarray:
+    """Relative store traffic per day: weekly and yearly cycles, holidays, 6 %/year growth."""
+    t = np.arange(len(days)) / 365.25
+    yearly = 1 + 0.18 * np.cos(2 * np.pi * (days.dayofyear.to_numpy() - 350) / 365.25)
+    return WEEKDAY_FACTOR[days.dayofweek.to_numpy()] * yearly * _holiday_factor(days) * 1.06**t
+
+
+def make_transactions(
+    rng: np.random.Generator,
+    size: SampleSize,
+    shops: pd.DataFrame,
+    products: pd.DataFrame,
+    customers: pd.DataFrame,
+    progress: Callable[[int], None] | None = None,
+    chunk: int = 200_000,
+) -> pd.DataFrame:
+    days = pd.date_range(size.start, periods=int(round(365.25 * size.years)), freq="D")
+    per_day = rng.multinomial(size.transactions, daily_intensity(days) / daily_intensity(days).sum())
+    day_index = np.repeat(np.arange(len(days)), per_day)
+    shop_weight = rng.lognormal(0, 0.5, len(shops))
+    product_weight = 1.0 / np.arange(1, len(products) + 1) ** 0.8  # long tail of sellers
+    rng.shuffle(product_weight)
+    cat = products["category"].to_numpy()
+    amplitude = np.array([CATEGORIES[c][1] for c in cat])
+    peak = np.array([CATEGORIES[c][2] for c in cat])
+    month_of_day = days.month.to_numpy()
+    parts = list(_chunks(len(day_index), chunk))
+    frames = []
+    for start, stop in parts:
+        d = day_index[start:stop]
+        n = len(d)
+        shop = rng.choice(len(shops), n, p=shop_weight / shop_weight.sum())
+        # products: popularity times each category's seasonal swing in that month, by
+        # rejection so that the joint draw stays vectorised
+        product = rng.choice(len(products), n, p=product_weight / product_weight.sum())
+        swing = 1 + amplitude[product] * np.cos(2 * np.pi * (month_of_day[d] - peak[product]) / 12)
+        redraw = rng.random(n) > swing / (1 + amplitude[product])
+        product[redraw] = rng.choice(len(products), redraw.sum(), p=product_weight / product_weight.sum())
+        std_price = products["standard_price"].to_numpy()[product]
+        kind = rng.random(n)
+        deviation = np.where(kind < 0.68, 0.0,
+                             np.where(kind < 0.95, -rng.uniform(0.05, 0.30, n), rng.uniform(0.0, 0.10, n)))
+        customer = rng.integers(0, len(customers), n).astype(object)
+        customer_ids = customers["customer_id"].to_numpy()[customer.astype(int)]
+        walk_in = rng.random(n) < 0.04
+        seconds = rng.integers(8 * 3600, 21 * 3600, n)
+        frames.append(pd.DataFrame({
+            "customer_id": np.where(walk_in, None, customer_ids),
+            "product_id": products["product_id"].to_numpy()[product],
+            "shop_id": shops["shop_id"].to_numpy()[shop],
+            "quantity": 1 + rng.poisson(0.6, n),
+            "actual_price": np.round(std_price * (1 + deviation), 2).clip(0.01),
+            "transaction_date": days.to_numpy()[d] + seconds.astype("timedelta64[s]"),
+            "payment_method": rng.choice(PAYMENT_METHODS[0], n, p=PAYMENT_METHODS[1]),
+        }))
+        if progress:
+            progress(n)
+    out = pd.concat(frames, ignore_index=True)
+    out.insert(0, "transaction_id", _ids("T", len(out), 8))
+    return out
+
+
+def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, n, size):
+        yield start, min(n, start + size)
+
+
+def generate_sales(rng: np.random.Generator, size: SampleSize,
+                   progress: Callable[[int], None] | None = None) -> dict[str, pd.DataFrame]:
+    """Shops, products, customers and transactions: the part every other part builds on."""
+    shops = make_shops(rng, size.shops)
+    products = make_products(rng, size.products)
+    customers = make_customers(rng, size.customers)
+    transactions = make_transactions(rng, size, shops, products, customers, progress)
+    return {"transactions": transactions, "customers": customers, "products": products,
+            "shops": shops}
