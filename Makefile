@@ -6,8 +6,9 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 3000
+# The UI's address: RETAIL_HOST / RETAIL_PORT, never HOST (many shells export HOST=<hostname>).
+RETAIL_HOST ?= 127.0.0.1
+RETAIL_PORT ?= 3000
 
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export RETAIL_DATA_DIR ?= $(CURDIR)/data
@@ -37,12 +38,12 @@ bootstrap: install
 # The first time, materialise everything once so the UI opens on real tables and charts.
 dev: bootstrap
 	$(BIN)/retail-pipeline run --if-never-run
-	$(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
+	$(BIN)/dg dev --host $(RETAIL_HOST) --port $(RETAIL_PORT)
 
 # Same, with the Dagster instance on PostgreSQL (DAGSTER_POSTGRES_URL, see README).
 dev-postgres: DAGSTER_HOME := $(CURDIR)/deploy/postgres
 dev-postgres: bootstrap
-	$(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
+	$(BIN)/dg dev --host $(RETAIL_HOST) --port $(RETAIL_PORT)
 
 run: bootstrap
 	$(BIN)/retail-pipeline run
@@ -63,3 +64,45 @@ bench: install
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
+
+# --- The Celery cluster (deploy/celery; README "The cluster") ---------------------------------
+# Every machine: the same code and uv.lock, DAGSTER_POSTGRES_URL, and the RETAIL_* settings
+# (RETAIL_DATA_DIR, RETAIL_IO_BASE, RETAIL_WAREHOUSE_URL, RETAIL_CELERY_*) pointing at the
+# same places. `make workers N=2` starts N workers in the background, each in its own process
+# group (pid and log under deploy/celery/workers/); `make workers-stop` ends those groups.
+N ?= 2
+CELERY_HOME := $(CURDIR)/deploy/celery
+CELERY_WORKERS := $(CELERY_HOME)/workers
+# A setting's value (default included) from retail_pipeline/platform/settings.py. The workers
+# need the venv on PATH: dagster-celery starts `celery` from there.
+setting = $(shell $(BIN)/python -c "from retail_pipeline.platform import settings; print(settings.$(1)())")
+
+.PHONY: workers workers-stop dev-celery
+
+workers: DAGSTER_HOME := $(CELERY_HOME)
+workers: install
+	@test -n "$$DAGSTER_POSTGRES_URL" || { echo "DAGSTER_POSTGRES_URL is not set (postgresql+psycopg2://USER@HOST:5432/DB)"; exit 1; }
+	@mkdir -p "$(CELERY_WORKERS)"
+	@export RETAIL_CELERY_BROKER='$(call setting,celery_broker)' RETAIL_CELERY_BACKEND='$(call setting,celery_backend)' \
+		PATH="$(CURDIR)/$(BIN):$$PATH"; \
+	queue='$(call setting,celery_queue)'; \
+	for i in $$(seq 1 $(N)); do \
+		name="retail-$$i"; log="$(CELERY_WORKERS)/$$name.log"; \
+		setsid $(BIN)/dagster-celery worker start -A dagster_celery.app -y "$(CELERY_HOME)/celery.yaml" \
+			-q "$$queue" -n "$$name" -- --concurrency=1 >"$$log" 2>&1 </dev/null & \
+		echo $$! >"$(CELERY_WORKERS)/$$name.pid"; \
+		echo "worker $$name@$$(hostname) on queue $$queue: process group $$!, log $$log"; \
+	done
+
+workers-stop:
+	@for pidfile in "$(CELERY_WORKERS)"/*.pid; do \
+		[ -e "$$pidfile" ] || continue; \
+		kill -TERM "-$$(cat "$$pidfile")" 2>/dev/null && echo "stopped process group $$(cat "$$pidfile")"; \
+		rm -f "$$pidfile"; \
+	done
+
+# The UI and the daemon on the cluster's instance (runs, events and schedules in PostgreSQL).
+dev-celery: DAGSTER_HOME := $(CELERY_HOME)
+dev-celery: bootstrap
+	@test -n "$$DAGSTER_POSTGRES_URL" || { echo "DAGSTER_POSTGRES_URL is not set (postgresql+psycopg2://USER@HOST:5432/DB)"; exit 1; }
+	DAGSTER_HOME="$(CELERY_HOME)" $(BIN)/dg dev --host $(RETAIL_HOST) --port $(RETAIL_PORT)

@@ -26,6 +26,15 @@ def test_run_materialises_everything_and_prints_where_results_are(seeded_layout,
     assert str(seeded_layout.charts / "category_performance.png") in result.output
     assert "succeeded" in result.output
     assert (home / "history" / "runs.db").exists()  # recorded in the instance the UI reads
+    # progress: every step of the job is named when it starts and when it ends
+    from retail_pipeline.definitions import defs
+
+    steps = {node.name for node in defs().resolve_job_def("refresh_all").nodes}
+    assert len(steps) > 20
+    lines = result.output.splitlines()
+    for step in steps:
+        assert any(line.endswith(f"start   {step}") for line in lines), step
+        assert any(f"done    {step} (" in line for line in lines), step
 
 
 def test_if_never_run_runs_only_the_first_time(seeded_layout, tmp_path, monkeypatch):

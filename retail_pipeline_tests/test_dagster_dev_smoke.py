@@ -47,8 +47,7 @@ def dagster_dev(tmp_path, seeded_layout):
     env = {**os.environ, "DAGSTER_HOME": str(home), "RETAIL_DATA_DIR": str(seeded_layout.root)}
     log = (tmp_path / "dagster_dev.log").open("w")
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port),
-         "-w", str(ROOT / "workspace.yaml")],
+        [str(Path(sys.executable).parent / "dg"), "dev", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -63,7 +62,7 @@ def dagster_dev(tmp_path, seeded_layout):
                 pass
             assert time.monotonic() < deadline, "dagster dev did not answer within 180 s"
             time.sleep(1)
-        yield url, proc
+        yield url, proc, tmp_path / "dagster_dev.log"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -86,7 +85,7 @@ def _graphql(url: str) -> dict:
 
 @pytest.mark.slow
 def test_dagster_dev_serves_the_graph_and_the_running_schedule(dagster_dev):
-    url, proc = dagster_dev
+    url, proc, log = dagster_dev
     data = _graphql(url)
     assets = {"/".join(node["assetKey"]["path"]) for node in data["assetNodes"]}
     assert {"raw_transactions", "sales_features", "daily_sales", "kpi_summary",
@@ -95,5 +94,8 @@ def test_dagster_dev_serves_the_graph_and_the_running_schedule(dagster_dev):
     schedule = schedules["refresh_every_30_minutes"]
     assert schedule["cronSchedule"] == "*/30 * * * *"
     assert schedule["scheduleState"]["status"] == "RUNNING"
+    # start-up says nothing a user could not act on: no warnings at all
+    warnings = [line for line in log.read_text().splitlines() if "warning" in line.lower()]
+    assert warnings == []
     os.killpg(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=60) is not None  # the whole group stops on SIGTERM

@@ -96,3 +96,18 @@ def test_loading_the_code_location_leaves_heavy_libraries_to_the_assets_that_use
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[1]).stdout.strip()
     assert loaded == ""
+
+
+def test_every_config_field_has_a_description():
+    """The launchpad documents every knob: each dg.Config field carries a description."""
+    definitions = defs()
+    missing = []
+    for assets_def in definitions.assets or []:
+        if not isinstance(assets_def, dg.AssetsDefinition):
+            continue
+        schema = assets_def.op.config_schema
+        fields = getattr(getattr(schema, "config_type", None), "fields", None) or {}
+        for name, field in fields.items():
+            if not field.description:
+                missing.append(f"{assets_def.op.name}.{name}")
+    assert not missing, f"config fields without a description: {missing}"

@@ -1,5 +1,6 @@
 """The whole graph on a small generated data set, on SQLite and on PostgreSQL."""
 
+import dagster as dg
 import pandas as pd
 import pytest
 
@@ -21,8 +22,12 @@ def test_everything_materialises_and_the_warehouse_holds_the_right_numbers(
     assert result.success
     failed = {(c.asset_key.to_user_string(), c.check_name): c for c in result.get_asset_check_evaluations()
               if not c.passed}
-    # the sample has no daily-totals upload: only that table's freshness warns
-    assert list(failed) == [("raw_daily_totals", "upload_freshness")]
+    # no ERROR check fails; the sample has no daily-totals upload, so that table's freshness
+    # warns; on 80 customers over two years BG/NBD may or may not beat the naive rate (a WARN)
+    assert not [k for k, c in failed.items() if c.severity == dg.AssetCheckSeverity.ERROR]
+    assert ("raw_daily_totals", "upload_freshness") in failed
+    assert set(failed) <= {("raw_daily_totals", "upload_freshness"),
+                           ("customer_value_holdout", "value_model_beats_naive")}
     assert failed[("raw_daily_totals", "upload_freshness")].metadata["last_upload"].value == "never"
 
     raw = small_sample.transactions

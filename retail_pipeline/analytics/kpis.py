@@ -72,28 +72,58 @@ def revenue_by_category(features: pd.DataFrame) -> pd.DataFrame:
     return grouped.sort_values("revenue", ascending=False).reset_index()
 
 
+def _trading_period(features: pd.DataFrame) -> pd.DatetimeIndex:
+    """Every calendar day from the first to the last day with a sale (see ``sales_by_weekday``)."""
+    days = features["transaction_date"].dt.normalize()
+    if days.empty or days.isna().all():
+        return pd.DatetimeIndex([])
+    return pd.date_range(days.min(), days.max(), freq="D")
+
+
 def sales_by_month(features: pd.DataFrame) -> pd.DataFrame:
-    """Revenue, units and sales lines per calendar month (first day of the month)."""
+    """Revenue, units and sales lines per calendar month (first day of the month).
+
+    ``days_covered`` counts the month's days inside the data (first to last day with a
+    sale) and ``partial`` marks a month the data does not cover in full, typically the
+    current one: its total is not comparable with a whole month's.
+    """
     month = features["transaction_date"].dt.to_period("M").dt.to_timestamp()
     grouped = features.groupby(month.rename("month_start")).agg(
         revenue=("total_amount", "sum"),
         units=("quantity", "sum"),
         transactions=("transaction_id", "size"),
-    )
-    return grouped.reset_index()
+    ).reset_index()
+    period = _trading_period(features)
+    covered = pd.Series(period.to_period("M").to_timestamp()).value_counts()
+    grouped["days_in_month"] = grouped["month_start"].dt.days_in_month.astype(int)
+    grouped["days_covered"] = grouped["month_start"].map(covered).fillna(0).astype(int)
+    grouped["partial"] = grouped["days_covered"] < grouped["days_in_month"]
+    return grouped
 
 
 def sales_by_weekday(features: pd.DataFrame) -> pd.DataFrame:
-    """Revenue per weekday, in total and per calendar day of that weekday."""
+    """Revenue per weekday, in total and per calendar day the business was open.
+
+    Open: a calendar day counts as open when it lies between the first and the last day
+    with any sale in the data (the trading period). Every such day counts, whether or not
+    anything was sold on it, so a weekday on which the shop is closed averages 0 per day
+    instead of being left out; ``calendar_days`` is that count per weekday and
+    ``days_with_sales`` the days that sold something. ``revenue_per_day`` = revenue /
+    ``calendar_days``.
+    """
     days = features.assign(day=features["transaction_date"].dt.normalize())
     grouped = days.groupby("day_of_week").agg(
         revenue=("total_amount", "sum"),
         units=("quantity", "sum"),
         transactions=("transaction_id", "size"),
-        days=("day", "nunique"),
+        days_with_sales=("day", "nunique"),
     )
     grouped = grouped.reindex(range(7), fill_value=0)
-    grouped["revenue_per_day"] = grouped["revenue"] / grouped["days"].where(grouped["days"] > 0)
+    period = _trading_period(features)
+    grouped["calendar_days"] = (pd.Series(period.day_of_week).value_counts()
+                                .reindex(range(7), fill_value=0).to_numpy())
+    grouped["revenue_per_day"] = grouped["revenue"] / grouped["calendar_days"].where(
+        grouped["calendar_days"] > 0)
     grouped.insert(0, "weekday", WEEKDAYS)
     grouped.index.name = "day_of_week"
     return grouped.reset_index()

@@ -1,9 +1,11 @@
 """`retail-pipeline check | ingest | backups`: the upload commands, same code as the sensor.
 
 ``check`` reads and validates a file without writing anything and exits 1 when the file
-would be rejected; ``ingest`` takes files now (or every stable file in incoming/ with
-``--pending``) through the same ``ingest_file`` the Dagster asset uses; ``backups``
-lists and restores the snapshots taken before each ingestion.
+would be rejected; ``ingest`` takes files now (or every complete file in incoming/ with
+``--pending``) through the same ``ingest_file`` the Dagster asset uses, printing each
+result as soon as it is known (a file that vanishes, is still being written or fails is
+reported and the others go on); ``backups`` lists and restores the snapshots taken before
+each ingestion.
 """
 
 from pathlib import Path
@@ -13,13 +15,23 @@ import typer
 from rich.console import Console
 
 from retail_pipeline.contract import ContractError
+from retail_pipeline.ingest import cleanup
 from retail_pipeline.ingest.backups import (
     DEFAULT_KEEP,
     BackupNotFoundError,
     list_backups,
     restore_backup,
 )
-from retail_pipeline.ingest.ingest import REJECTED, check_file, ingest_file, ingest_pending
+from retail_pipeline.ingest.ingest import (
+    FAILED,
+    REJECTED,
+    IngestResult,
+    check_file,
+    failed_result,
+    ingest_file,
+    iter_pending,
+    resolve_mapping,
+)
 from retail_pipeline.platform.layout import DataLayout
 
 console = Console(highlight=False)
@@ -34,6 +46,28 @@ def _problems(problems, total: int) -> None:
         console.print(f"  - {problem}", markup=False)
     if total > len(problems):
         console.print(f"  ... and {total - len(problems)} more")
+
+
+def _note(line: str) -> None:
+    console.print(f"[dim]cleanup[/dim] {line}", highlight=False, soft_wrap=True, markup=False)
+
+
+def _each(files: list[Path], layout: DataLayout, mapping, keep_backups: int):
+    for file in files:
+        try:
+            yield ingest_file(file, layout, mapping, keep_backups)
+        except Exception as exc:  # report it, go on with the next file
+            yield failed_result(file, exc)
+
+
+def _report(result: IngestResult) -> str:
+    """Print one result at once (what is printed stays, whatever happens to later files)."""
+    colour = {"accepted": "green", "duplicate": "yellow", "skipped": "yellow"}.get(result.status, "red")
+    console.print(f"[{colour}]{result.status}[/{colour}] ", end="")
+    console.print(result.summary, markup=False, soft_wrap=True)
+    if result.status == REJECTED and result.error_path is not None:
+        console.print(f"  reasons: {result.error_path}", markup=False, soft_wrap=True)
+    return result.status
 
 
 def register(app: typer.Typer) -> None:
@@ -66,7 +100,7 @@ def register(app: typer.Typer) -> None:
     def ingest(
         files: Annotated[list[Path] | None, typer.Argument(exists=True, dir_okay=False,
                                                            help="Files to ingest now.")] = None,
-        pending: Annotated[bool, typer.Option("--pending", help="Ingest every stable file in incoming/.")] = False,
+        pending: Annotated[bool, typer.Option("--pending", help="Ingest every complete file in incoming/.")] = False,
         mapping: MappingOption = None,
         keep_backups: Annotated[int, typer.Option(help="How many backups to keep.")] = DEFAULT_KEEP,
         settle: Annotated[float, typer.Option(help="--pending: seconds a file must stay unchanged.")] = 2.0,
@@ -75,24 +109,24 @@ def register(app: typer.Typer) -> None:
         if not files and not pending:
             console.print("give one or more FILEs, or --pending")
             raise typer.Exit(2)
-        layout = DataLayout.from_env()
+        layout = DataLayout.from_env().ensure()
         try:
-            results = [ingest_file(f, layout, mapping, keep_backups) for f in files or []]
-            if pending:
-                results += ingest_pending(layout, mapping, keep_backups, settle)
+            mapping = resolve_mapping(mapping)
         except ContractError as exc:
             console.print(f"[red]the mapping file is not valid[/red] ({exc.total} problem(s)):")
             _problems(exc.problems, exc.total)
             raise typer.Exit(2) from None
-        if not results:
+        statuses = []
+        if files:
+            cleanup.clean(layout, log=_note)
+        for result in _each(files or [], layout, mapping, keep_backups):
+            statuses.append(_report(result))
+        if pending:
+            for result in iter_pending(layout, mapping, keep_backups, settle, log=_note):
+                statuses.append(_report(result))
+        if not statuses:
             console.print(f"nothing to ingest in {layout.incoming}", markup=False)
-        for result in results:
-            colour = {"accepted": "green", "duplicate": "yellow"}.get(result.status, "red")
-            console.print(f"[{colour}]{result.status}[/{colour}] ", end="")
-            console.print(result.summary, markup=False)
-            if result.status == REJECTED:
-                console.print(f"  reasons: {result.error_path}", markup=False)
-        if any(r.status == REJECTED for r in results):
+        if REJECTED in statuses or FAILED in statuses:
             raise typer.Exit(1)
 
     backups_app = typer.Typer(help="Snapshots of the consolidated tables taken before each ingestion.",

@@ -12,6 +12,7 @@ from retail_pipeline.contract.entities import (
     STRING,
     Column,
     Entity,
+    RowRule,
 )
 from retail_pipeline.contract.validation import (
     EARLIEST_DATE,
@@ -25,7 +26,7 @@ from retail_pipeline.contract.validation import (
 )
 
 __all__ = [
-    "DATE", "ENTITIES", "FLOAT", "INTEGER", "STRING", "Column", "Entity", "EARLIEST_DATE",
+    "DATE", "ENTITIES", "FLOAT", "INTEGER", "STRING", "Column", "Entity", "RowRule", "EARLIEST_DATE",
     "FIRST_DATA_ROW", "LATEST_DATE", "MAX_REPORTED", "ContractError", "Problem", "empty_frame",
     "validate",
 ]

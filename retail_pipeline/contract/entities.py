@@ -27,6 +27,8 @@ class Column:
     max: float | None = None
     min_exclusive: bool = False
     doc: str = ""
+    optional: bool = False
+    """The column may be left out of the header entirely (then every value is empty)."""
 
     @property
     def dtype(self) -> str:
@@ -39,8 +41,25 @@ class Column:
             parts.append(f"{'>' if self.min_exclusive else '>='} {self.min:g}")
         if self.max is not None:
             parts.append(f"<= {self.max:g}")
-        parts.append("may be empty" if self.nullable else "required")
+        if self.optional:
+            parts.append("optional column")
+        else:
+            parts.append("may be empty" if self.nullable else "required")
         return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A rule between two columns of one row: ``column`` must be at most ``other``.
+
+    Checked only where both values are present (optional columns may be empty).
+    """
+
+    column: str
+    other: str
+
+    def text(self) -> str:
+        return f"{self.column} must be at most {self.other} when both are given"
 
 
 @dataclass(frozen=True)
@@ -50,10 +69,16 @@ class Entity:
     key: tuple[str, ...]
     doc: str = ""
     references: dict[str, str] = field(default_factory=dict)  # column -> entity
+    row_rules: tuple[RowRule, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def required_names(self) -> list[str]:
+        """The columns every upload's header must have (optional ones may be left out)."""
+        return [c.name for c in self.columns if not c.optional]
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -125,6 +150,42 @@ DAILY_TOTALS = Entity(
     references={"product_id": "products", "shop_id": "shops"},
 )
 
+STOCK_LEVELS = Entity(
+    "stock_levels",
+    (
+        Column("date", DATE, doc="day the stock was counted"),
+        Column("shop_id", STRING),
+        Column("product_id", STRING),
+        Column("on_hand", INTEGER, min=0, max=100_000_000, doc="units on the shelf and in store"),
+        Column("on_order", INTEGER, nullable=True, optional=True, min=0, max=100_000_000,
+               doc="units ordered and not yet received"),
+        Column("expected_arrival", DATE, nullable=True, optional=True,
+               doc="when the open order is expected"),
+    ),
+    key=("date", "shop_id", "product_id"),
+    doc="Stock snapshots; the newest row per shop x product is its current position.",
+    references={"product_id": "products", "shop_id": "shops"},
+)
+MARKETING_SPEND = Entity(
+    "marketing_spend",
+    (
+        Column("date", DATE, doc="day (or first day of the week) of the spend"),
+        Column("channel", STRING, doc="search, social, display, email, tv, ..."),
+        Column("spend", FLOAT, min=0, max=1e10, doc="money spent"),
+        Column("impressions", INTEGER, nullable=True, optional=True, min=0),
+        Column("reach", INTEGER, nullable=True, optional=True, min=0, doc="distinct people reached"),
+        Column("clicks", INTEGER, nullable=True, optional=True, min=0),
+        Column("conversions", FLOAT, nullable=True, optional=True, min=0),
+        Column("revenue", FLOAT, nullable=True, optional=True, min=0,
+               doc="revenue the channel reports as attributed to it"),
+        Column("campaign", STRING, nullable=True, optional=True),
+    ),
+    key=("date", "channel", "campaign"),
+    doc="Marketing spend and delivery per day (or week) and channel.",
+    row_rules=(RowRule("clicks", "impressions"), RowRule("conversions", "clicks")),
+)
+
 ENTITIES: dict[str, Entity] = {
-    e.name: e for e in (TRANSACTIONS, CUSTOMERS, PRODUCTS, SHOPS, DAILY_TOTALS)
+    e.name: e for e in (TRANSACTIONS, CUSTOMERS, PRODUCTS, SHOPS, DAILY_TOTALS, STOCK_LEVELS,
+                        MARKETING_SPEND)
 }

@@ -129,7 +129,7 @@ def validate(
     """
     entity = ENTITIES[entity] if isinstance(entity, str) else entity
     found = _Collector(file, limit)
-    missing = [c for c in entity.column_names if c not in frame.columns]
+    missing = [c for c in entity.required_names if c not in frame.columns]
     if missing:
         for name in missing:
             found.add(Problem(file, 1, name, None, f"required column '{name}' is missing from the header"))
@@ -137,6 +137,10 @@ def validate(
     if len(frame) == 0:
         raise ContractError([Problem(file, None, None, None, "the file has a header but no data rows")])
     rows = np.arange(FIRST_DATA_ROW, FIRST_DATA_ROW + len(frame)) if rows is None else rows
+    absent = [c.name for c in entity.columns if c.optional and c.name not in frame.columns]
+    if absent:  # optional columns left out of the header: present, every value empty
+        frame = frame.assign(**{name: pd.Series(None, index=frame.index, dtype="object")
+                                for name in absent})
     out: dict[str, pd.Series] = {}
     for col in entity.columns:
         raw = frame[col.name]
@@ -181,6 +185,12 @@ def validate(
             out[col.name] = pd.array(safe, dtype="Float64").astype("Int64")
         else:
             out[col.name] = numbers
+    for rule in entity.row_rules:
+        low = pd.Series(out[rule.column]).astype("float64").to_numpy()
+        high = pd.Series(out[rule.other]).astype("float64").to_numpy()
+        with np.errstate(invalid="ignore"):
+            broken = low > high  # NaN on either side compares False: checked only when both given
+        found.add_rows(broken, rows, rule.column, frame[rule.column], rule.text())
     key_frame = pd.DataFrame({k: out[k] for k in entity.key})
     dup = key_frame.duplicated(keep="first").to_numpy()
     if dup.any():

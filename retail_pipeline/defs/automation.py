@@ -7,11 +7,16 @@ seconds of imports each on this hardware, more than most steps take (see BENCHMA
 
 import dagster as dg
 
+# Runs that write carry this tag; dagster.yaml limits each value to one run at a time.
+WRITES_TAG = "retail_pipeline/writes"
+
 refresh_all = dg.define_asset_job(
     "refresh_all",
     selection=dg.AssetSelection.all() - dg.AssetSelection.groups("uploads"),
     executor_def=dg.in_process_executor,
-    description="Materialise every table, model and chart from the consolidated tables.",
+    tags={WRITES_TAG: "warehouse"},
+    description="Materialise every table, model and chart from the consolidated tables. Runs "
+                "one at a time (tag retail_pipeline/writes=warehouse, limit 1 in dagster.yaml).",
 )
 
 every_30_minutes = dg.ScheduleDefinition(

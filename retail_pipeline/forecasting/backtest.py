@@ -6,17 +6,27 @@ up to the origin and forecasts the next ``horizon`` days, which are then compare
 what was actually sold. Every error therefore comes from a forecast made without the
 actuals, exactly as in production.
 
-Leaderboard: MAE, MSE, RMSE, R2, sMAPE, MASE, the model's own 80% coverage and the
-cross-fold conformal 80% coverage (``intervals.cross_fold_coverage``), per level
-(``scope="level"``) and per series (``scope="series"``), for every model.
+Leaderboard: MAE, MSE, RMSE, R2, sMAPE, MASE, bias (mean error, and as % of actual
+demand), the scaled pinball loss of the interval (SPL), the model's own 80% coverage and
+the cross-fold conformal 80% coverage (``intervals.cross_fold_coverage``), per level
+(``scope="level"``) and per series (``scope="series"``), for every model. ``intermittent``
+marks series that are mostly zero (``intermittent.intermittent_series``); their sMAPE is
+left empty, since sMAPE rewards forecasting zero on them; they are judged by MASE and SPL.
 
-Champion rule: per level, the model with the lowest level MASE over all backtest folds
-(ties broken by sMAPE). Per level because each level is forecast by one model fitted to
-all its series at once; per series choice would pick among noisy three-fold scores
-(overfitting the selection) and need every model refitted for every series. MASE rather
-than sMAPE because it is scale-free *and* well-behaved on series with many zero days,
-where sMAPE rewards forecasting zero. Only the backtest decides: nothing after the last
-fold's actuals is consulted.
+Champion rule, per level, on the level rows (``choose_champions``):
+
+1. the model with the lowest MASE over all backtest folds (ties broken by SPL, then sMAPE);
+2. unless its ``|bias_pct|`` exceeds ``max_bias_pct`` (10) while a candidate within
+   10% bias has a MASE at most ``mase_tolerance`` (5%) higher: then the lowest-MASE such
+   candidate. A buyer stocks from the forecast, so a forecast that is 20% short is not
+   worth a 2% better MASE.
+
+``chosen_by`` on the champion's row says in words which rule chose it and why. Per level
+because each level is forecast by one model fitted to all its series at once; per series
+choice would pick among noisy three-fold scores (overfitting the selection) and need every
+model refitted for every series. MASE rather than sMAPE because it is scale-free *and*
+well-behaved on series with many zero days. Only the backtest decides: nothing after the
+last fold's actuals is consulted.
 """
 
 from __future__ import annotations
@@ -30,16 +40,19 @@ import pandas as pd
 
 from retail_pipeline.forecasting.base import Forecaster
 from retail_pipeline.forecasting.intervals import cross_fold_coverage
-from retail_pipeline.forecasting.metrics import naive_scale, score
+from retail_pipeline.forecasting.metrics import interval_pinball, naive_scale, score
 
 # factory(level, n_series, horizon) -> a fresh model, or None if not offered at that level
 ModelFactory = Callable[[str, int, int], Forecaster | None]
 
 ERROR_COLUMNS = ["level", "series_id", "model", "fold", "origin", "ds", "h", "y", "yhat",
                  "yhat_lower", "yhat_upper"]
-METRICS = ["n", "mae", "mse", "rmse", "r2", "smape", "mase", "coverage80",
-           "coverage80_conformal"]
-LEADERBOARD_COLUMNS = ["scope", "level", "series_id", "model", *METRICS, "rank", "champion"]
+METRICS = ["n", "mae", "mse", "rmse", "r2", "smape", "mase", "bias", "bias_pct", "spl",
+           "coverage80", "coverage80_conformal"]
+LEADERBOARD_COLUMNS = ["scope", "level", "series_id", "model", "intermittent", *METRICS,
+                       "rank", "champion", "chosen_by"]
+MAX_BIAS_PCT = 10.0
+MASE_TOLERANCE = 0.05
 
 
 def rolling_origins(last_date: pd.Timestamp, horizon: int, n_folds: int = 3,
@@ -119,8 +132,13 @@ def mase_scales(panel: pd.DataFrame, errors: pd.DataFrame) -> pd.Series:
     return naive_scale(panel[panel["ds"] <= first_origin][["series_id", "ds", "y"]])
 
 
-def leaderboard(errors: pd.DataFrame, scales: pd.Series, interval: float = 0.8) -> pd.DataFrame:
-    """Metrics per level and per series for every model, champions flagged."""
+def leaderboard(errors: pd.DataFrame, scales: pd.Series, interval: float = 0.8,
+                intermittent: pd.Series | None = None, max_bias_pct: float = MAX_BIAS_PCT,
+                mase_tolerance: float = MASE_TOLERANCE) -> pd.DataFrame:
+    """Metrics per level and per series for every model, champions flagged and explained.
+
+    ``intermittent`` maps series_id to True for mostly-zero series (see module docstring).
+    """
     columns = LEADERBOARD_COLUMNS
     if errors.empty:
         return pd.DataFrame(columns=columns)
@@ -131,39 +149,53 @@ def leaderboard(errors: pd.DataFrame, scales: pd.Series, interval: float = 0.8) 
         else:
             parts.append(errs.assign(conformal_lower=np.nan, conformal_upper=np.nan))
     banded = pd.concat(parts)
-    rows = [_level_row(level, model, grp, scales)
+    flags = (intermittent if intermittent is not None else pd.Series(dtype=bool)).astype(bool)
+    rows = [_level_row(level, model, grp, scales, flags)
             for (level, model), grp in banded.groupby(["level", "model"], sort=False)]
-    board = pd.concat([pd.DataFrame(rows), _series_rows(banded, scales)], ignore_index=True)
+    board = pd.concat([pd.DataFrame(rows), _series_rows(banded, scales, flags)],
+                      ignore_index=True)
     order = board.assign(_sid=board["series_id"].fillna(""),
-                         _m=board["mase"].fillna(np.inf), _s=board["smape"].fillna(np.inf))
-    order = order.sort_values(["scope", "level", "_sid", "_m", "_s"], kind="stable")
+                         _m=board["mase"].fillna(np.inf), _p=board["spl"].fillna(np.inf),
+                         _s=board["smape"].fillna(np.inf))
+    order = order.sort_values(["scope", "level", "_sid", "_m", "_p", "_s"], kind="stable")
     board["rank"] = (order.groupby(["scope", "level", "_sid"], sort=False).cumcount() + 1
                      ).reindex(board.index).astype(int)
-    champions = choose_champions(board)
+    decisions = champion_decisions(board, max_bias_pct, mase_tolerance)
     board["champion"] = [
-        scope == "level" and champions.get(level) == model
+        scope == "level" and level in decisions and decisions[level][0] == model
         for scope, level, model in zip(board["scope"], board["level"], board["model"],
                                        strict=True)]
+    board["chosen_by"] = [decisions[level][1] if champion else None
+                          for level, champion in zip(board["level"], board["champion"],
+                                                     strict=True)]
     return board[columns].sort_values(["scope", "level", "series_id", "rank"],
                                       na_position="first", kind="stable").reset_index(drop=True)
 
 
-def _level_row(level, model, grp, scales) -> dict:
+def _level_row(level, model, grp, scales, flags) -> dict:
     metrics = score(grp, scales)
-    conformal = score(grp, None, "conformal_lower", "conformal_upper")["coverage80"]
+    conformal = score(grp, scales, "conformal_lower", "conformal_upper")
+    if pd.notna(conformal["spl"]):  # score the bounds that would be served
+        metrics["spl"] = conformal["spl"]
+    share = flags.reindex(pd.unique(grp["series_id"])).fillna(False).mean()
     return {"scope": "level", "level": level, "series_id": None, "model": model,
+            "intermittent": bool(share > 0.5),
             **{k: metrics[k] for k in METRICS if k != "coverage80_conformal"},
-            "coverage80_conformal": conformal}
+            "coverage80_conformal": conformal["coverage80"]}
 
 
-def _series_rows(banded: pd.DataFrame, scales: pd.Series) -> pd.DataFrame:
+def _series_rows(banded: pd.DataFrame, scales: pd.Series, flags: pd.Series) -> pd.DataFrame:
     """The same metrics per series, vectorised (hundreds of series x models)."""
     y, yhat = banded["y"].to_numpy(float), banded["yhat"].to_numpy(float)
     denom = np.abs(y) + np.abs(yhat)
+    conformal = banded["conformal_lower"].notna().to_numpy()
+    lower = np.where(conformal, banded["conformal_lower"], banded["yhat_lower"]).astype(float)
+    upper = np.where(conformal, banded["conformal_upper"], banded["yhat_upper"]).astype(float)
     work = pd.DataFrame({
         "level": banded["level"].to_numpy(), "model": banded["model"].to_numpy(),
         "series_id": banded["series_id"].to_numpy(),
         "ae": np.abs(y - yhat), "se": (y - yhat) ** 2, "y": y, "y2": y * y,
+        "err": yhat - y, "pin": interval_pinball(y, lower, upper),
         "sm": np.where(denom == 0, 0.0, 200 * np.abs(y - yhat) / np.where(denom == 0, 1, denom)),
         "cov": ((y >= banded["yhat_lower"].to_numpy(float))
                 & (y <= banded["yhat_upper"].to_numpy(float))).astype(float),
@@ -174,23 +206,62 @@ def _series_rows(banded: pd.DataFrame, scales: pd.Series) -> pd.DataFrame:
     work.loc[banded["conformal_lower"].isna().to_numpy(), "ccov"] = np.nan
     g = work.groupby(["level", "model", "series_id"], sort=False)
     agg = g.agg(n=("ae", "size"), mae=("ae", "mean"), mse=("se", "mean"), ysum=("y", "sum"),
+                bias=("err", "mean"), errsum=("err", "sum"), pin=("pin", "mean"),
                 y2sum=("y2", "sum"), sse=("se", "sum"), smape=("sm", "mean"),
                 coverage80=("cov", "mean"), coverage80_conformal=("ccov", "mean")).reset_index()
     sst = agg["y2sum"] - agg["ysum"] ** 2 / agg["n"]
     agg["r2"] = np.where(sst > 1e-12, 1 - agg["sse"] / sst.where(sst > 1e-12, 1.0), np.nan)
     agg["rmse"] = np.sqrt(agg["mse"])
-    agg["mase"] = agg["mae"] / agg["series_id"].map(scales).astype(float)
+    scale = agg["series_id"].map(scales).astype(float)
+    agg["mase"] = agg["mae"] / scale
+    agg["spl"] = agg["pin"] / scale
+    agg["bias_pct"] = np.where(agg["ysum"] > 0, 100 * agg["errsum"] / agg["ysum"].where(
+        agg["ysum"] > 0, 1.0), np.nan)
+    agg["intermittent"] = agg["series_id"].map(flags).fillna(False).astype(bool)
+    agg.loc[agg["intermittent"], "smape"] = np.nan  # judged by MASE and SPL instead
     agg["n"] = agg["n"].astype(float)
     agg["scope"] = "series"
-    return agg[["scope", "level", "series_id", "model", *METRICS]]
+    return agg[["scope", "level", "series_id", "model", "intermittent", *METRICS]]
 
 
-def choose_champions(board: pd.DataFrame) -> dict[str, str]:
-    """Per level, the model ranked first on the level-scope rows (see module docstring)."""
+def choose_champions(board: pd.DataFrame, max_bias_pct: float = MAX_BIAS_PCT,
+                     mase_tolerance: float = MASE_TOLERANCE) -> dict[str, str]:
+    """Per level, the champion model on the level-scope rows (see module docstring)."""
+    return {level: model for level, (model, _) in
+            champion_decisions(board, max_bias_pct, mase_tolerance).items()}
+
+
+def champion_decisions(board: pd.DataFrame, max_bias_pct: float = MAX_BIAS_PCT,
+                       mase_tolerance: float = MASE_TOLERANCE) -> dict[str, tuple[str, str]]:
+    """Per level, ``(champion, the sentence saying which metric chose it and why)``."""
     level_rows = board[board["scope"] == "level"]
     out = {}
     for level, grp in level_rows.groupby("level", sort=False):
         order = np.lexsort((grp["smape"].fillna(np.inf).to_numpy(),
+                            grp["spl"].fillna(np.inf).to_numpy(),
                             grp["mase"].fillna(np.inf).to_numpy()))
-        out[level] = grp["model"].iloc[order[0]]
+        ranked = grp.iloc[order]
+        best = ranked.iloc[0]
+        unbiased = ranked[ranked["bias_pct"].abs() <= max_bias_pct]
+        if not (abs(best["bias_pct"]) > max_bias_pct) or unbiased.empty:
+            reason = f"lowest MASE ({best['mase']:.3f})"
+            if len(ranked) > 1:
+                reason += f", ahead of {ranked.iloc[1]['model']} ({ranked.iloc[1]['mase']:.3f})"
+            reason += f"; bias {best['bias_pct']:+.1f}% of demand"
+            if abs(best["bias_pct"]) > max_bias_pct:
+                reason += f" (no candidate within {max_bias_pct:g}%)"
+            out[level] = (best["model"], reason)
+            continue
+        alternative = unbiased.iloc[0]
+        if alternative["mase"] <= (1 + mase_tolerance) * best["mase"]:
+            out[level] = (alternative["model"], (
+                f"lowest MASE ({alternative['mase']:.3f}) among models whose bias is within "
+                f"{max_bias_pct:g}% of demand ({alternative['bias_pct']:+.1f}%); "
+                f"{best['model']} had MASE {best['mase']:.3f} but bias "
+                f"{best['bias_pct']:+.1f}%"))
+        else:
+            out[level] = (best["model"], (
+                f"lowest MASE ({best['mase']:.3f}); its bias {best['bias_pct']:+.1f}% exceeds "
+                f"{max_bias_pct:g}% but the best model within it ({alternative['model']}, "
+                f"MASE {alternative['mase']:.3f}) is more than {100 * mase_tolerance:g}% worse"))
     return out

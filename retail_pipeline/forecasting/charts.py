@@ -89,8 +89,13 @@ def backtest_chart(errors: pd.DataFrame, series_ids: Sequence[str], path: Path |
 
 
 def forecast_chart(panel: pd.DataFrame, forecast: pd.DataFrame, series_ids: Sequence[str],
-                   path: Path | str, history_days: int = 120) -> Path:
-    """Recent history, the champion's forecast and its 80% band, per series."""
+                   path: Path | str, history_days: int = 120,
+                   calendar: pd.DataFrame | None = None) -> Path:
+    """Recent history, the champion's forecast and its 80% band, per series.
+
+    ``calendar`` (``date, name``, e.g. ``forecast_calendar``): holidays and events inside the
+    forecast horizon are marked with a dotted line and their name.
+    """
     if not len(series_ids) or panel.empty:
         return no_data_chart(path, "sales forecast")
     fig, axes = _grid(len(series_ids))
@@ -104,23 +109,92 @@ def forecast_chart(panel: pd.DataFrame, forecast: pd.DataFrame, series_ids: Sequ
                             alpha=0.25, label="80% interval")
             sns.lineplot(x=f["date"], y=f["yhat"], ax=ax, color="C1",
                          label=f"forecast ({f['model'].iloc[0]})")
+            for day, name in _horizon_holidays(calendar, f["date"].min(), f["date"].max()):
+                ax.axvline(day, color="C3", ls=":", lw=1)
+                ax.text(day, 0.98, f" {name}", transform=ax.get_xaxis_transform(),
+                        rotation=90, va="top", ha="left", fontsize=7, color="C3")
         ax.set(title=f"{sid}: forecast", xlabel="", ylabel="units")
         ax.legend(loc="upper left", fontsize=8)
     return _save(fig, path)
 
 
-def importance_chart(importances: pd.DataFrame, path: Path | str, top: int = 15) -> Path:
-    """Horizontal bars of the largest importances, one panel per model x cohort."""
+def _horizon_holidays(calendar: pd.DataFrame | None, first, last) -> list[tuple]:
+    """``(date, names)`` of holidays and events between ``first`` and ``last``."""
+    if calendar is None or calendar.empty:
+        return []
+    days = calendar.assign(date=pd.to_datetime(calendar["date"]))
+    inside = days[(days["date"] >= first) & (days["date"] <= last)]
+    return [(day, " / ".join(group["name"].astype(str)))
+            for day, group in inside.groupby("date", sort=True)]
+
+
+FEATURE_LABELS = {
+    "mean_28": "average of the last 4 weeks",
+    "mean_91": "average of the last 3 months",
+    "mean_364": "average of the last year",
+    "mean_364_prev": "average of the year before last",
+    "lag_same_weekday": "latest known sales on the same weekday",
+    "same_weekday_mean_4": "same weekday, mean of 4 weeks",
+    "same_weekday_mean_8": "same weekday, mean of 8 weeks",
+    "last_year": "sales on the same day last year",
+    "last_year_mean_7": "last year, the week around the day",
+    "last_year_mean_28": "last year, the 4 weeks around the day",
+    "last_year_weekday_mean": "last year, same weekday nearby",
+    "two_years_weekday_mean": "two years ago, same weekday nearby",
+    "growth": "growth against the year before",
+    "log_level": "size of the series (sales level)",
+    "weekday_profile": "the series' usual weekday pattern",
+    "month_profile": "the series' usual month pattern",
+    "day_of_week": "day of the week",
+    "day_of_year": "day of the year",
+    "month": "month",
+    "day_of_month": "day of the month",
+    "holiday": "public holiday",
+    "event": "user event (promotion, fair)",
+    "days_to_christmas": "days until Christmas",
+    "days_since_christmas": "days since Christmas",
+    "days_to_black_friday": "days until Black Friday",
+    "days_since_black_friday": "days since Black Friday",
+    "days_to_easter": "days until Easter",
+    "days_since_easter": "days since Easter",
+}
+
+
+def feature_label(name: str) -> str:
+    """Plain-language name of an internal feature name (the name itself if unknown)."""
+    return FEATURE_LABELS.get(name, name.replace("_", " "))
+
+
+def importance_chart(importances: pd.DataFrame, path: Path | str, top: int = 12) -> Path:
+    """The largest importances, one panel per model x cohort stacked vertically.
+
+    Bars are labelled in plain words with the internal feature name in small grey print,
+    and the figure is 900 px wide, so it reads at 100% zoom.
+    """
     if importances.empty:
         return no_data_chart(path, "feature importances")
     groups = list(importances.groupby(["model", "cohort"], sort=False))
-    fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(6 * max(len(groups), 1), 5),
-                             squeeze=False)
-    for ax, ((model, cohort), g) in zip(axes[0], groups, strict=False):
-        g = g.sort_values("importance", ascending=False).head(top)
-        sns.barplot(data=g, x="importance", y="feature", ax=ax, color="C0")
-        ax.set(title=f"{model} - {cohort}", xlabel="importance", ylabel="")
-    return _save(fig, path)
+    heights = [0.8 + 0.32 * min(top, len(g)) for _, g in groups]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(10, sum(heights) + 0.3),
+                             squeeze=False, gridspec_kw={"height_ratios": heights})
+    for ax, ((model, cohort), g) in zip(axes[:, 0], groups, strict=True):
+        g = g.sort_values("importance", ascending=False).head(top).reset_index(drop=True)
+        ax.barh(range(len(g)), g["importance"], color="C0")
+        ax.set_yticks(range(len(g)), [""] * len(g))
+        ax.invert_yaxis()
+        for i, name in enumerate(g["feature"]):
+            ax.annotate(feature_label(name), (0, i), xytext=(-6, 2), textcoords="offset points",
+                        ha="right", va="center", fontsize=10, annotation_clip=False,
+                        xycoords=("axes fraction", "data"))
+            ax.annotate(name, (0, i), xytext=(-6, -8), textcoords="offset points",
+                        ha="right", va="center", fontsize=7, color="0.45",
+                        annotation_clip=False, xycoords=("axes fraction", "data"))
+        ax.set_title(f"{cohort.replace('level=', 'level: ')}  ({model})", fontsize=11, loc="left")
+        ax.set_xlabel("share of importance", fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+    fig.subplots_adjust(left=0.38, right=0.97, top=1 - 0.35 / (sum(heights) + 0.3),
+                        bottom=0.45 / (sum(heights) + 0.3), hspace=0.55)
+    return _save(fig, path, tight=False)
 
 
 def decomposition_chart(decomposition: pd.DataFrame, series_id: str, path: Path | str,
@@ -139,17 +213,38 @@ def decomposition_chart(decomposition: pd.DataFrame, series_id: str, path: Path 
 
 
 def leaderboard_chart(board: pd.DataFrame, path: Path | str) -> Path:
-    """Level-scope MASE and sMAPE per model and level; the champions are named below."""
+    """Level-scope MASE and bias per model and level, with each champion and why it won.
+
+    The left panel is the champion criterion (MASE, lower is better); the right one the bias
+    as a share of demand with the allowed band (10%) shaded; below, one line per level names
+    the champion and the rule that chose it (``chosen_by``).
+    """
     rows = board[board["scope"] == "level"]
     if rows.empty:
         return no_data_chart(path, "forecast leaderboard")
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3 + 0.5 * rows["level"].nunique()))
-    for ax, metric in zip(axes, ("mase", "smape"), strict=True):
-        sns.barplot(data=rows, x=metric, y="level", hue="model", ax=ax)
-        ax.set(title=f"backtest {metric.upper()} (lower is better)", ylabel="")
-    champions = ", ".join(f"{r.level}: {r.model}" for r in rows[rows["champion"]].itertuples())
-    fig.text(0.01, 0.01, f"champions - {champions}", fontsize=9)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    has_bias = "bias_pct" in rows and rows["bias_pct"].notna().any()
+    champions = rows[rows["champion"].astype(bool)]
+    lines = []
+    for r in champions.itertuples():
+        reason = getattr(r, "chosen_by", None)
+        lines.append(f"{r.level}: {r.model} - chosen by {reason if isinstance(reason, str) and reason else 'lowest MASE'}")
+    n_levels = rows["level"].nunique()
+    text_h = 0.28 * (len(lines) + 1)
+    fig, axes = plt.subplots(1, 2 if has_bias else 1, squeeze=False,
+                             figsize=(12, 2.2 + 0.55 * n_levels + text_h))
+    sns.barplot(data=rows, x="mase", y="level", hue="model", ax=axes[0, 0])
+    axes[0, 0].set(title="backtest MASE: the champion criterion (lower is better)", ylabel="")
+    if has_bias:
+        ax = axes[0, 1]
+        sns.barplot(data=rows, x="bias_pct", y="level", hue="model", ax=ax, legend=False)
+        ax.axvspan(-10, 10, color="0.9", zorder=0)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set(title="backtest bias, % of demand (within the grey band: allowed)",
+               ylabel="", xlabel="bias_pct (+ = over-forecast)")
+    axes[0, 0].legend(fontsize=8, loc="lower right")
+    fig.text(0.01, 0.01, "Champions (per level):\n" + "\n".join(lines), fontsize=9,
+             va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, text_h / (2.2 + 0.55 * n_levels + text_h), 1, 1))
     return _save(fig, path, tight=False)
 
 
@@ -169,9 +264,20 @@ def backtest_overview(errors: pd.DataFrame, panel: pd.DataFrame, path: Path | st
     return backtest_chart(errors, series, path)
 
 
-def forecast_overview(panel: pd.DataFrame, forecast: pd.DataFrame, path: Path | str) -> Path:
-    """History, forecast and interval of the total and the largest series."""
-    return forecast_chart(panel, forecast, top_series(panel, TOP_SERIES), path)
+def forecast_overview(panel: pd.DataFrame, forecast: pd.DataFrame, *rest) -> Path:
+    """History, forecast and interval of the total and the largest series.
+
+    Called as ``(panel, forecast, path)`` or ``(panel, forecast, calendar, path)``; with the
+    ``forecast_calendar`` frame the horizon's holidays and events are marked.
+    """
+    calendar, path = (None, rest[0]) if len(rest) == 1 else rest
+    return forecast_chart(panel, forecast, _shown(panel, forecast), path, calendar=calendar)
+
+
+def _shown(panel: pd.DataFrame, forecast: pd.DataFrame) -> list[str]:
+    """The top series that have a forecast of their own (a coinciding series has none)."""
+    have = set(forecast["series_id"]) if len(forecast) else set()
+    return [s for s in top_series(panel, TOP_SERIES + 2) if not have or s in have][:TOP_SERIES]
 
 
 def total_decomposition_chart(decomposition: pd.DataFrame, path: Path | str) -> Path:

@@ -4,7 +4,8 @@
 
 1. backtest every candidate model on ``n_folds`` rolling origins per level
    (``backtest``), and build the leaderboard;
-2. pick the champion of each level from the backtest alone (lowest MASE; see
+2. pick the champion of each level from the backtest alone (lowest MASE, unless its bias
+   exceeds 10% of demand while a model within 10% is within 5% of its MASE; see
    ``backtest.choose_champions``);
 3. calibrate the champion's 80% interval on its own backtest errors (``intervals``);
 4. fit the champion on the full history (or reuse the registry's latest version when it
@@ -14,12 +15,30 @@
    fit does not wait for the choice; only the champion is saved and used.
 
 Which models are offered where (``ForecastSettings``): seasonal naive and the global
-gradient boosting everywhere; Prophet only at levels with at most
+gradient boosting everywhere; Croston, SBA and TSB (``intermittent``) at levels with at
+least one intermittent series (mostly zero days in the last year); Prophet only at levels
+with at most
 ``prophet_max_series`` series (it is one optimisation per series); the Random Forest at
 levels with at most ``forest_max_series`` series, on at most ``forest_max_train_rows``
 sampled training rows (a forest of deep trees costs far more per row than boosting, and
 on the 500 store-item series it lost to it in the backtest, MASE 0.765 against 0.755, so
 on big levels it would mostly spend the refresh budget).
+
+Bias correction: the champion's forecast is multiplied by ``backtest_bias_factor`` of its
+own backtest errors when every fold erred in the same direction (the fold ratio closest to
+1; off with ``backtest_bias_correction=False``), and its conformal band is calibrated on the
+corrected backtest forecasts.
+
+Holidays: every model that can use them gets the same ``HolidayCalendar`` (country
+holidays, user events, the Christmas / Black Friday / Easter peaks; see ``events``): the
+tree models as features, Prophet as its ``holidays``.
+
+Coinciding series: with one shop the shop level repeats the total, and a product sold in
+one shop repeats its shop x product series. ``coinciding_series`` finds series whose daily
+sales are identical to a series of an earlier level (total, shop, product, shop x
+product); they are left out of the backtest and the fits, so each is fitted and stored once,
+and ``ForecastResult.aliases`` (served as ``forecast_series_aliases``) points each left-out
+series at the one that carries its forecast.
 """
 
 from __future__ import annotations
@@ -30,6 +49,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 
 from retail_pipeline.forecasting.backtest import (
@@ -44,20 +64,29 @@ from retail_pipeline.forecasting.backtest import (
 )
 from retail_pipeline.forecasting.base import Forecaster
 from retail_pipeline.forecasting.boosting import GlobalBoostingForecaster
+from retail_pipeline.forecasting.events import HolidayCalendar
 from retail_pipeline.forecasting.forest import RandomForestForecaster
+from retail_pipeline.forecasting.intermittent import IntermittentForecaster, intermittent_series
 from retail_pipeline.forecasting.intervals import ConformalCalibrator
 from retail_pipeline.forecasting.naive import SeasonalNaive
-from retail_pipeline.forecasting.panel import series_keys
+from retail_pipeline.forecasting.panel import LEVELS, series_keys
 from retail_pipeline.forecasting.prophet_model import ProphetForecaster
-from retail_pipeline.forecasting.settings import ForecastSettings
+from retail_pipeline.forecasting.settings import INTERMITTENT_MODELS, ForecastSettings
 from retail_pipeline.platform.registry import ModelRecord, ModelRegistry, fingerprint_frame
 
 SALES_FORECAST_COLUMNS = ["date", "level", "series_id", "shop_id", "product_id", "yhat",
                           "yhat_lower", "yhat_upper", "model", "model_version", "created_at"]
+ALIAS_COLUMNS = ["level", "series_id", "same_as_level", "same_as_series_id"]
+
+
+def settings_calendar(settings: ForecastSettings, country: str | None = None) -> HolidayCalendar:
+    """The calendar the settings describe; ``country`` is the data's country, if known."""
+    return HolidayCalendar.from_settings(settings.country or country or settings.default_country,
+                                         settings.events_path)
 
 
 def make_model(name: str, horizon: int, settings: ForecastSettings,
-               prophet_jobs: int = 1) -> Forecaster:
+               prophet_jobs: int = 1, calendar: HolidayCalendar | None = None) -> Forecaster:
     """A fresh, unfitted model of the given zoo name.
 
     Prophet gets worker processes only where nothing else runs in parallel with it
@@ -66,30 +95,106 @@ def make_model(name: str, horizon: int, settings: ForecastSettings,
     if name == "seasonal_naive":
         return SeasonalNaive("year", interval=settings.interval)
     if name == "prophet":
-        return ProphetForecaster(interval=settings.interval, n_jobs=prophet_jobs)
+        return ProphetForecaster(interval=settings.interval, n_jobs=prophet_jobs,
+                                 calendar=calendar)
     if name == "random_forest":
         return RandomForestForecaster(
             horizon=horizon, train_days=settings.train_days, n_estimators=settings.forest_trees,
             max_train_rows=settings.forest_max_train_rows,
             max_depth=settings.forest_max_depth, min_samples_leaf=10, n_jobs=1,
-            interval=settings.interval)
+            interval=settings.interval, calendar=calendar)
     if name == "global_hgb":
         return GlobalBoostingForecaster(horizon=horizon, train_days=settings.train_days,
-                                        interval=settings.interval)
+                                        max_train_rows=settings.boost_max_train_rows,
+                                        interval=settings.interval, calendar=calendar)
+    if name in INTERMITTENT_MODELS:
+        return IntermittentForecaster(name, interval=settings.interval)
     raise ValueError(f"unknown model {name!r}")
 
 
-def model_factories(settings: ForecastSettings) -> dict:
-    """``name -> factory(level, n_series, horizon)`` honouring the per-level offers."""
+def model_factories(settings: ForecastSettings, calendar: HolidayCalendar | None = None,
+                    intermittent_levels=None) -> dict:
+    """``name -> factory(level, n_series, horizon)`` honouring the per-level offers.
+
+    ``intermittent_levels``: levels with intermittent series, where Croston, SBA and TSB
+    are offered (``None``: every level).
+    """
     def factory(name):
         def build(level: str, n_series: int, horizon: int):
             if name == "prophet" and n_series > settings.prophet_max_series:
                 return None
             if name == "random_forest" and n_series > settings.forest_max_series:
                 return None
-            return make_model(name, horizon, settings)
+            if (name in INTERMITTENT_MODELS and intermittent_levels is not None
+                    and level not in intermittent_levels):
+                return None
+            return make_model(name, horizon, settings, calendar=calendar)
         return build
     return {name: factory(name) for name in settings.models}
+
+
+def expand_aliases(forecast: pd.DataFrame, aliases: pd.DataFrame) -> pd.DataFrame:
+    """``sales_forecast`` with a copy of the carrying series' rows for every alias.
+
+    For readers that want every level filled (e.g. a per shop x product report when there
+    is one shop): the stored table holds each forecast once, this restores the repeats.
+    """
+    if forecast.empty or aliases.empty:
+        return forecast
+    copies = aliases.merge(forecast, left_on=["same_as_level", "same_as_series_id"],
+                           right_on=["level", "series_id"], suffixes=("", "_carrier"))
+    if copies.empty:
+        return forecast
+    parts = copies["series_id"].str.extract(r"^(?:shop=(?P<shop>[^|]*))?\|?"
+                                            r"(?:product=(?P<product>.*))?$")
+    copies["shop_id"] = parts["shop"]
+    copies["product_id"] = parts["product"]
+    copies = copies[forecast.columns]
+    return pd.concat([forecast, copies], ignore_index=True)
+
+
+def backtest_bias_factor(errors: pd.DataFrame, limit: float = 0.2) -> float:
+    """Multiplier that removes the champion's backtest bias, when that bias is systematic.
+
+    Per fold, ``sum(y) / sum(yhat)``. Only when every fold errs in the same direction is the
+    bias taken as the model's and not the period's; the factor is then the fold ratio
+    closest to 1 (the most cautious one), limited to ``1 +- limit``. Otherwise 1.
+    """
+    if errors.empty:
+        return 1.0
+    sums = errors.groupby("fold")[["y", "yhat"]].sum()
+    sums = sums[sums["yhat"] > 0]
+    if sums.empty:
+        return 1.0
+    ratios = (sums["y"] / sums["yhat"]).to_numpy()
+    if not ((ratios > 1).all() or (ratios < 1).all()):
+        return 1.0
+    closest = ratios[np.argmin(np.abs(ratios - 1))]
+    return float(np.clip(closest, 1 - limit, 1 + limit))
+
+
+def coinciding_series(panel: pd.DataFrame) -> pd.DataFrame:
+    """Series identical (same days, same sales) to a series of an earlier level.
+
+    ``level, series_id, same_as_level, same_as_series_id``; the earlier level in the order
+    total, shop, product, shop x product carries the forecast.
+    """
+    if panel.empty:
+        return pd.DataFrame(columns=ALIAS_COLUMNS)
+    rank = {level: i for i, level in enumerate(LEVELS)}
+    frame = panel.sort_values(["series_id", "ds"], kind="stable")
+    keys = {}
+    for (level, sid), part in frame.groupby(["level", "series_id"], sort=False):
+        digest = hashlib.sha256(part["ds"].to_numpy().tobytes()
+                                + part["y"].to_numpy(float).tobytes()).hexdigest()
+        keys.setdefault(digest, []).append((rank.get(level, len(rank)), level, sid))
+    rows = []
+    for members in keys.values():
+        members.sort()
+        first_rank, first_level, first_sid = members[0]
+        rows += [(level, sid, first_level, first_sid)
+                 for r, level, sid in members[1:] if r != first_rank]
+    return pd.DataFrame(rows, columns=ALIAS_COLUMNS)
 
 
 def min_history_days(settings: ForecastSettings) -> int:
@@ -112,6 +217,9 @@ class ForecastResult:
     models: dict[str, Forecaster] = field(default_factory=dict)  # level -> fitted champion
     versions: dict[str, str] = field(default_factory=dict)  # level -> registry version
     calibrators: dict[str, ConformalCalibrator] = field(default_factory=dict)
+    aliases: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ALIAS_COLUMNS))
+    bias_factors: dict[str, float] = field(default_factory=dict)  # level -> yhat multiplier
+    calendar: HolidayCalendar | None = None
 
     @classmethod
     def empty(cls) -> ForecastResult:
@@ -120,36 +228,64 @@ class ForecastResult:
                    pd.DataFrame(columns=LEADERBOARD_COLUMNS), pd.DataFrame(columns=ERROR_COLUMNS),
                    {})
 
+    def level_models(self) -> pd.DataFrame:
+        """``level, model, version, same_as``: a coinciding level points at the one fitted."""
+        rows = [{"level": level, "model": self.champions[level], "version": version,
+                 "same_as": None} for level, version in self.versions.items()]
+        fitted = set(self.versions)
+        for level, part in self.aliases.groupby("level", sort=False):
+            targets = set(part["same_as_level"])
+            if level not in fitted and len(targets) == 1 and targets <= fitted:
+                target = targets.pop()
+                rows.append({"level": level, "model": self.champions[target],
+                             "version": self.versions[target], "same_as": target})
+        return pd.DataFrame(rows, columns=["level", "model", "version", "same_as"])
+
 
 def run_forecast(panel: pd.DataFrame, settings: ForecastSettings | None = None, *,
                  registry: ModelRegistry | None = None, force_retrain: bool = False,
-                 created_at: datetime | None = None) -> ForecastResult:
-    """The whole forecasting step (see module docstring)."""
+                 created_at: datetime | None = None,
+                 calendar: HolidayCalendar | None = None) -> ForecastResult:
+    """The whole forecasting step (see module docstring).
+
+    ``calendar`` defaults to the settings' country (or ``default_country``) and events.
+    """
     settings = settings or ForecastSettings()
     created_at = created_at or datetime.now(UTC)
-    factories = model_factories(settings)
+    calendar = calendar if calendar is not None else settings_calendar(settings)
     if not has_enough_history(panel, settings):
         raise ValueError("not enough history for a backtest: need at least "
                          f"{min_history_days(settings)} days (see has_enough_history)")
-    tasks = backtest_tasks(panel, factories, settings.horizon, settings.n_folds,
+    aliases = coinciding_series(panel)
+    fitted = panel[~panel["series_id"].isin(set(aliases["series_id"]))]
+    flags = intermittent_series(fitted, settings.intermittent_share)
+    levels_with = set(fitted.loc[fitted["series_id"].isin(flags.index[flags]), "level"])
+    factories = model_factories(settings, calendar, levels_with)
+    tasks = backtest_tasks(fitted, factories, settings.horizon, settings.n_folds,
                            settings.fold_step)
-    candidates = _final_candidates(panel, factories, settings, registry, force_retrain)
+    candidates = _final_candidates(fitted, factories, settings, registry, force_retrain,
+                                   calendar)
     speculative = [c for c in candidates.values()
                    if c.cached is None and settings.speculative_final_fit]
     outputs = run_in_threads(tasks + [c.fit for c in speculative], settings.n_jobs)
     errors = collect_errors(outputs[: len(tasks)])
-    board = leaderboard(errors, mase_scales(panel, errors), settings.interval)
-    champions = choose_champions(board)
+    board = leaderboard(errors, mase_scales(fitted, errors), settings.interval, flags,
+                        settings.max_bias_pct, settings.bias_mase_tolerance)
+    champions = choose_champions(board, settings.max_bias_pct, settings.bias_mase_tolerance)
     keys = series_keys(panel)
-    result = ForecastResult(pd.DataFrame(), board, errors, champions)
+    result = ForecastResult(pd.DataFrame(), board, errors, champions, aliases=aliases,
+                            calendar=calendar)
 
     frames = []
     for level, model_name in champions.items():
         candidate = candidates[(level, model_name)]
         model, version = candidate.final_model(board, registry)
+        own = errors[(errors["model"] == model_name) & (errors["level"] == level)]
+        factor = backtest_bias_factor(own) if settings.backtest_bias_correction else 1.0
         calibrator = ConformalCalibrator(interval=settings.interval).fit(
-            errors[(errors["model"] == model_name) & (errors["level"] == level)])
+            own.assign(yhat=own["yhat"] * factor))
         pred = model.predict(settings.horizon)
+        pred["yhat"] = pred["yhat"] * factor
         pred["level"] = level
         pred["h"] = (pred["ds"] - candidate.history["ds"].max()).dt.days
         pred = calibrator.apply(pred)
@@ -159,6 +295,7 @@ def run_forecast(panel: pd.DataFrame, settings: ForecastSettings | None = None, 
         result.models[level] = model
         result.versions[level] = version
         result.calibrators[level] = calibrator
+        result.bias_factors[level] = factor
     forecast = pd.concat(frames, ignore_index=True).merge(
         keys[["series_id", "shop_id", "product_id"]], on="series_id", how="left")
     forecast = forecast.rename(columns={"ds": "date"})
@@ -178,6 +315,7 @@ class _Candidate:
     settings: ForecastSettings
     fingerprint: str
     cached: ModelRecord | None  # registry version trained on identical data + settings
+    calendar: HolidayCalendar | None = None
     model: Forecaster | None = None
 
     @property
@@ -186,7 +324,7 @@ class _Candidate:
 
     def fit(self) -> Forecaster:
         self.model = make_model(self.model_name, self.settings.horizon, self.settings,
-                                self.settings.n_jobs).fit(self.history)
+                                self.settings.n_jobs, self.calendar).fit(self.history)
         return self.model
 
     def final_model(self, board: pd.DataFrame,
@@ -199,7 +337,8 @@ class _Candidate:
         row = board[(board["scope"] == "level") & (board["level"] == self.level)
                     & (board["model"] == self.model_name)].iloc[0]
         metrics = {k: float(row[k]) for k in ("mae", "mse", "rmse", "r2", "smape", "mase",
-                                              "coverage80", "coverage80_conformal")
+                                              "bias", "bias_pct", "spl", "coverage80",
+                                              "coverage80_conformal")
                    if pd.notna(row[k])}
         window = getattr(model, "training_window", None) or (
             self.history["ds"].min().date().isoformat(),
@@ -213,8 +352,8 @@ class _Candidate:
 
 
 def _final_candidates(panel: pd.DataFrame, factories: dict, settings: ForecastSettings,
-                      registry: ModelRegistry | None,
-                      force_retrain: bool) -> dict[tuple[str, str], _Candidate]:
+                      registry: ModelRegistry | None, force_retrain: bool,
+                      calendar: HolidayCalendar | None) -> dict[tuple[str, str], _Candidate]:
     out = {}
     for level, part in panel.groupby("level", sort=False):
         history = part[["series_id", "ds", "y"]].reset_index(drop=True)
@@ -225,7 +364,7 @@ def _final_candidates(panel: pd.DataFrame, factories: dict, settings: ForecastSe
                 continue
             data_fp = data_fp or fingerprint_frame(history)
             # everything that shapes the fitted model (not how many threads fit it)
-            params = {"model": name, "level": level, **{
+            params = {"model": name, "level": level, "calendar": repr(calendar), **{
                 k: v for k, v in asdict(settings).items()
                 if k not in ("n_jobs", "speculative_final_fit")}}
             fingerprint = data_fp + ":" + _digest(params)
@@ -234,7 +373,8 @@ def _final_candidates(panel: pd.DataFrame, factories: dict, settings: ForecastSe
                 record = registry.latest(f"{level}__{name}")
                 if record is not None and record.data_fingerprint == fingerprint:
                     cached = record
-            out[(level, name)] = _Candidate(level, name, history, settings, fingerprint, cached)
+            out[(level, name)] = _Candidate(level, name, history, settings, fingerprint, cached,
+                                            calendar)
     return out
 
 

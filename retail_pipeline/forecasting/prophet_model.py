@@ -10,6 +10,10 @@ Prophet logs every fit through cmdstanpy; setting the logger level alone does no
 that, so ``_import_prophet`` also calls ``cmdstanpy.disable_logging()`` after the import.
 ``n_jobs > 1`` fits series in parallel worker processes (joblib); each series is an
 independent fit, so the results are the same as with ``n_jobs=1``.
+
+Holidays: with a ``calendar`` (``events.HolidayCalendar``) Prophet gets the same country
+holidays, user events and Christmas / Black Friday / Easter peaks as the tree models, as
+its ``holidays`` frame over the history and the horizon.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from retail_pipeline.forecasting.base import DEFAULT_INTERVAL, NotFittedError, check_horizon
+from retail_pipeline.forecasting.events import HolidayCalendar
 from retail_pipeline.forecasting.matrix import SeriesMatrix
 
 
@@ -35,7 +40,7 @@ def _import_prophet():
 
 
 def _fit_predict_one(ds: np.ndarray, y: np.ndarray, horizon: int, interval: float,
-                     seed: int) -> np.ndarray:
+                     seed: int, holidays: pd.DataFrame | None = None) -> np.ndarray:
     """``(3, horizon)`` array of yhat, lower, upper for one series."""
     Prophet = _import_prophet()
     known = ~np.isnan(y)
@@ -45,7 +50,7 @@ def _fit_predict_one(ds: np.ndarray, y: np.ndarray, horizon: int, interval: floa
         return np.full((3, horizon), level)
     np.random.seed(seed)  # Prophet samples its intervals with numpy's global generator
     model = Prophet(weekly_seasonality=True, yearly_seasonality=len(frame) >= 365,
-                    daily_seasonality=False, interval_width=interval)
+                    daily_seasonality=False, interval_width=interval, holidays=holidays)
     model.fit(frame)
     future = model.make_future_dataframe(periods=horizon, include_history=False)
     out = model.predict(future)
@@ -55,8 +60,10 @@ def _fit_predict_one(ds: np.ndarray, y: np.ndarray, horizon: int, interval: floa
 class ProphetForecaster:
     name = "prophet"
 
-    def __init__(self, interval: float = DEFAULT_INTERVAL, n_jobs: int = 1, seed: int = 0):
+    def __init__(self, interval: float = DEFAULT_INTERVAL, n_jobs: int = 1, seed: int = 0,
+                 calendar: HolidayCalendar | None = None):
         self.interval = interval
+        self.calendar = calendar
         self.n_jobs = n_jobs
         self.seed = seed
         self._matrix: SeriesMatrix | None = None
@@ -73,7 +80,10 @@ class ProphetForecaster:
         horizon = check_horizon(horizon)
         m = self._matrix
         ds = m.dates.to_numpy()
-        jobs = [(ds, m.values[i], horizon, self.interval, self.seed) for i in range(len(m.values))]
+        holidays = (self.calendar.prophet_holidays(m.dates[0], m.future_dates(horizon)[-1])
+                    if self.calendar is not None else None)
+        jobs = [(ds, m.values[i], horizon, self.interval, self.seed, holidays)
+                for i in range(len(m.values))]
         if self.n_jobs == 1 or len(jobs) == 1:
             results = [_fit_predict_one(*job) for job in jobs]
         else:

@@ -164,7 +164,7 @@ def _parse_dates(text: pa.ChunkedArray, date_format: str | None) -> pa.ChunkedAr
 def validate_fast(frame: pd.DataFrame, entity: Entity | str, date_format: str | None = None) -> pd.DataFrame | None:
     """The canonical table when every rule certainly holds, else None (use contract.validate)."""
     entity = ENTITIES[entity] if isinstance(entity, str) else entity
-    if len(frame) == 0 or any(c not in frame.columns for c in entity.column_names):
+    if len(frame) == 0 or entity.row_rules or any(c not in frame.columns for c in entity.column_names):
         return None
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)

@@ -59,9 +59,9 @@ def recognise(header: list[str]) -> Recognised | None:
             names["item"]: "product_id", names["sales"]: "quantity"})
     if all(c in names for c in WOOCOMMERCE_COLUMNS) and any(_LINE_ITEM.match(n) for n in names):
         return Recognised("woocommerce", "transactions")
-    complete = [e for e in ENTITIES.values() if all(c in names for c in e.column_names)]
+    complete = [e for e in ENTITIES.values() if all(c in names for c in e.required_names)]
     if complete:
-        entity = max(complete, key=lambda e: len(e.columns))
+        entity = max(complete, key=lambda e: len(e.required_names))
         return Recognised("canonical", entity.name, _rename_to_contract(header, entity.column_names))
     return None
 

@@ -25,6 +25,11 @@ Every contract column that may not be empty must come from ``columns`` or ``cons
 contract columns that may be empty and are not mapped are left empty. Export columns that
 are not mapped are kept as extra text columns under their own names. The mapping is
 checked before the file is read, and its own mistakes are reported like file problems.
+
+A mapping file is small by nature: one larger than ``RETAIL_MAX_MAPPING_KB`` is refused
+before it is parsed, and YAML anchors and aliases (``&a`` / ``*a``, the "billion laughs"
+expansion bomb) are refused while parsing, before anything is expanded. Only plain YAML
+types are built (``safe_load``: no ``!!python/object``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import yaml
 from retail_pipeline.contract import ENTITIES, FLOAT, INTEGER, ContractError, Problem
 from retail_pipeline.ingest.formats import EntityFrame
 from retail_pipeline.ingest.tables import RawTable
+from retail_pipeline.platform import settings
 
 _KEYS = {"entity", "columns", "constants", "delimiter", "date_format", "decimal", "encoding", "sheet"}
 
@@ -55,10 +61,17 @@ class Mapping:
     source: str = "<mapping>"
 
     @classmethod
-    def load(cls, path: Path | str) -> Mapping:
+    def load(cls, path: Path | str, max_bytes: int | None = None) -> Mapping:
+        """Read a mapping file; ``max_bytes`` defaults to ``RETAIL_MAX_MAPPING_KB``."""
         path = Path(path)
+        max_bytes = settings.max_mapping_bytes() if max_bytes is None else max_bytes
         try:
-            spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+            with open(path, "rb") as handle:
+                data = handle.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise _error(path.name, f"the mapping file is larger than {max_bytes:,} bytes "
+                                        "(RETAIL_MAX_MAPPING_KB); a mapping needs a few lines")
+            spec = yaml.load(data.decode("utf-8"), Loader=NoAliasLoader)
         except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
             raise _error(path.name, f"the mapping file cannot be read as YAML: {exc}") from exc
         return cls.from_dict(spec, source=path.name)
@@ -123,8 +136,22 @@ class Mapping:
         return EntityFrame(self.entity, result, raw.row_numbers(), self.date_format)
 
 
+class NoAliasLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses anchors and aliases before anything is expanded."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            mark = event.start_mark  # line and column only, no snippet of the file
+            raise yaml.composer.ComposerError(
+                None, None, "YAML anchors and aliases (&name, *name) are not allowed in a mapping "
+                            "file: write every value out",
+                yaml.Mark(mark.name, mark.index, mark.line, mark.column, None, None))
+        return super().compose_node(parent, index)
+
+
 def _error(source: str, *rules: str) -> ContractError:
     return ContractError([Problem(source, None, None, None, rule) for rule in rules])
 
 
-__all__ = ["Mapping"]
+__all__ = ["Mapping", "NoAliasLoader"]

@@ -4,6 +4,11 @@ This is the single read path used by ``check`` (no writes) and by ingestion, so 
 that ``check`` accepts is exactly a file that ingestion accepts. Order of the checks:
 bytes (gzip, binary, UTF-8), header (which format, delimiter), rows (ragged, truncated),
 then every contract rule on every row (``contract.validate``).
+
+Hostile input is refused before it can use much memory: more data than
+``RETAIL_MAX_UPLOAD_MB`` after decompression (see :mod:`sniff`), or a header (or first
+sheet row) with more than ``RETAIL_MAX_COLUMNS`` columns, which is checked on the header
+alone, before a single row is read.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from retail_pipeline.ingest import formats, sniff, tables
 from retail_pipeline.ingest.fast_validate import validate_fast
 from retail_pipeline.ingest.mapping import Mapping
 from retail_pipeline.ingest.woocommerce import woocommerce_frames
+from retail_pipeline.platform import settings
 
 
 @dataclass
@@ -38,20 +44,28 @@ class UploadRejected(ContractError):
         self.format, self.entity = format, entity
 
 
-def read_upload(raw: bytes, file: str, mapping: Mapping | None = None) -> Parsed:
-    """Parse and validate ``raw`` (the upload's bytes); raises UploadRejected."""
+def read_upload(raw: bytes, file: str, mapping: Mapping | None = None,
+                max_bytes: int | None = None, max_columns: int | None = None) -> Parsed:
+    """Parse and validate ``raw`` (the upload's bytes); raises UploadRejected.
+
+    ``max_bytes`` and ``max_columns`` default to ``RETAIL_MAX_UPLOAD_MB`` and
+    ``RETAIL_MAX_COLUMNS``.
+    """
     label, entity = None, mapping.entity if mapping else None
+    max_columns = settings.max_columns() if max_columns is None else max_columns
     try:
-        unpacked = sniff.unpack(raw, file, mapping.encoding if mapping else "utf-8", check=False)
+        unpacked = sniff.unpack(raw, file, mapping.encoding if mapping else "utf-8", check=False,
+                                max_bytes=max_bytes)
         label = unpacked.label
         if unpacked.container == "xlsx":
-            raw_table, found = _pick_sheet(unpacked.data, file, mapping)
+            raw_table, found = _pick_sheet(unpacked.data, file, mapping, max_columns)
         else:
             # The UTF-8 check comes first, as if it ran before anything else; it is only
             # run when the reader does not prove the bytes valid itself (see read_csv).
             verify = _Utf8Check(unpacked, file)
             try:
-                raw_table, found = _read_text(sniff.strip_bom(unpacked.data), file, mapping, verify)
+                raw_table, found = _read_text(sniff.strip_bom(unpacked.data), file, mapping, verify,
+                                              max_columns)
             except ContractError:
                 label = None  # the byte check refuses the file as if while unpacking
                 verify()
@@ -104,9 +118,21 @@ class _Utf8Check:
                 raise
 
 
-def _read_text(data: bytes, file: str, mapping: Mapping | None, verify: Callable[[], None]):
+def check_width(width: int, file: str, max_columns: int, cut: bool = False,
+                sheet: str | None = None) -> None:
+    """Refuse a header with more than ``max_columns`` columns (before any row is read)."""
+    if width > max_columns:
+        where = f"the first row of sheet '{sheet}'" if sheet else "the header"
+        raise ContractError([Problem(file, 1, None, None,
+                                     f"{where} has {'more than ' if cut else ''}{width:,} columns; "
+                                     f"at most {max_columns:,} are accepted (RETAIL_MAX_COLUMNS)")])
+
+
+def _read_text(data: bytes, file: str, mapping: Mapping | None, verify: Callable[[], None],
+               max_columns: int):
     delimiter = mapping.delimiter if mapping else ","
     header = tables.first_record(data, delimiter)
+    check_width(len(header), file, max_columns, cut=tables.header_cut(data))
     if mapping:
         found = formats.Recognised("mapping", mapping.entity)
         if not mapping.fits(header):
@@ -141,9 +167,10 @@ def _check_delimiter(data: bytes, file: str, header: list[str], delimiter: str) 
             f"mapping file with delimiter: {guess!r}")])
 
 
-def _pick_sheet(data: bytes, file: str, mapping: Mapping | None):
+def _pick_sheet(data: bytes, file: str, mapping: Mapping | None, max_columns: int):
     seen = []
     for sheet in tables.xlsx_sheets(data, file):
+        check_width(len(sheet.header), file, max_columns, sheet=sheet.name)
         if mapping:
             if (mapping.sheet is None or sheet.name == mapping.sheet) and mapping.fits(sheet.header):
                 return sheet.read(), formats.Recognised("mapping", mapping.entity)

@@ -2,30 +2,33 @@
 
 The sensor's cursor is ``{name: [size, mtime_ns, upload_id]}`` for the files it saw last
 tick (``upload_id`` once hashed). A file is ready when its size and mtime equal last
-tick's, so a file still being copied waits; a file that nobody has written to for
-``quiet_seconds`` is ready the first time it is seen, which saves a whole tick (30 s) for
-the common case of a file that lands in one move or a copy that finished a while ago. Ready files whose content is already in the
-ledger, or already requested, are skipped; at most ``cap`` uploads are requested per
-tick and the rest wait for the next tick, so a folder of many files never starts a
-storm of runs. At most ``max_tracked`` files are remembered, which keeps the cursor small.
+tick's (two ticks, 30 s apart, without a change), or when the uploader dropped a
+``<name>.done`` marker beside it; in both cases only if no process holds it open for
+writing (``incoming.open_writers``, where the platform allows). A file is never taken
+at first sight because it has not been written to for a while: a slow copy that pauses
+is not finished. Entries that are not regular files are returned in ``refused`` (the
+sensor moves them aside without opening them). Ready files whose content is already in
+the ledger, or already requested, are skipped; at most ``cap`` uploads are requested per
+tick and the rest wait for the next tick, so a folder of many files never starts a storm
+of runs. At most ``max_tracked`` files are remembered, which keeps the cursor small.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retail_pipeline.ingest.incoming import candidate_files, file_state
+from retail_pipeline.ingest import incoming
+from retail_pipeline.ingest.incoming import Refused
 from retail_pipeline.ingest.ledger import upload_id
 
 DEFAULT_CAP = 10
 MAX_TRACKED = 200
-QUIET_SECONDS = 10.0
 MAX_UPLOAD_PARTITIONS = 5_000
+
+Writers = Callable[[list[Path]], "dict[Path, list[int]] | None"]
 
 
 @dataclass
@@ -40,6 +43,8 @@ class TickPlan:
     requests: list[Ready] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # file name -> why
     waiting: list[str] = field(default_factory=list)
+    busy: dict[str, list[int]] = field(default_factory=dict)  # file name -> writing processes
+    refused: list[Refused] = field(default_factory=list)  # not regular files
     cursor: dict[str, list] = field(default_factory=dict)
 
     def cursor_json(self) -> str:
@@ -47,11 +52,8 @@ class TickPlan:
 
 
 def hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """sha256 of a regular file (a link is not followed)."""
+    return incoming.hash_path(path)[1]
 
 
 def parse_cursor(cursor: str | None) -> dict[str, list]:
@@ -70,37 +72,48 @@ def plan_tick(
     skip_reason: Callable[[str], str | None],
     cap: int = DEFAULT_CAP,
     max_tracked: int = MAX_TRACKED,
-    quiet_seconds: float = QUIET_SECONDS,
-    now_ns: int | None = None,
+    writers: Writers = incoming.open_writers,
 ) -> TickPlan:
     """Decide this tick's requests; ``skip_reason(upload_id)`` says why not to request one."""
-    now_ns = time.time_ns() if now_ns is None else now_ns
     previous = parse_cursor(cursor)
     plan = TickPlan()
+    found = incoming.scan(folder)
+    plan.refused = found.refused
+    complete = []
+    for entry in found.files[:max_tracked]:
+        seen = previous.get(entry.path.name)
+        if not entry.done and (not seen or seen[:2] != entry.state):
+            plan.waiting.append(entry.path.name)
+            plan.cursor[entry.path.name] = entry.state
+            continue
+        complete.append((entry, seen))
+    busy = writers([entry.path for entry, _ in complete]) or {}
     chosen: set[str] = set()
-    for path in candidate_files(folder)[:max_tracked]:
+    for entry, seen in complete:
+        name = entry.path.name
+        if busy.get(entry.path):
+            plan.busy[name] = busy[entry.path]
+            plan.waiting.append(name)
+            plan.cursor[name] = entry.state
+            continue
         try:
-            size, mtime_ns = file_state(path)
+            uid = seen[2] if seen and len(seen) > 2 else upload_id(hash_file(entry.path))
         except FileNotFoundError:
+            continue  # taken by another process since the look
+        except OSError:  # swapped for a link since the look: refused at the next tick
+            plan.waiting.append(name)
             continue
-        seen = previous.get(path.name)
-        quiet = now_ns - mtime_ns >= quiet_seconds * 1e9
-        if (not seen and not quiet) or (seen and seen[:2] != [size, mtime_ns]):
-            plan.waiting.append(path.name)
-            plan.cursor[path.name] = [size, mtime_ns]
-            continue
-        uid = seen[2] if seen and len(seen) > 2 else upload_id(hash_file(path))
-        plan.cursor[path.name] = [size, mtime_ns, uid]
+        plan.cursor[name] = [*entry.state, uid]
         reason = "same content requested in this tick" if uid in chosen else skip_reason(uid)
         if reason:
-            plan.skipped[path.name] = reason
+            plan.skipped[name] = reason
             continue
         if len(plan.requests) >= cap:
-            plan.waiting.append(path.name)
+            plan.waiting.append(name)
             continue
         chosen.add(uid)
-        plan.requests.append(Ready(path, uid, mtime_ns))
-        del plan.cursor[path.name]  # requested: its run moves it out of incoming/
+        plan.requests.append(Ready(entry.path, uid, entry.mtime_ns))
+        del plan.cursor[name]  # requested: its run moves it out of incoming/
     return plan
 
 

@@ -4,19 +4,30 @@ Retailers rename files, save Excel as ``.csv`` and gzip exports; the name is onl
 This module unwraps gzip (checking the real magic number), tells a workbook (zip) from
 text, and turns everything that cannot be read as UTF-8 text into a problem that says
 where the first bad byte is, so the person fixing the export knows what to look for.
+
+Memory is bounded on hostile input: gzip is decompressed as a stream, the kind of the
+content is judged on the first block (a stream of NUL bytes is refused after one block,
+not after decompressing it all), and decompression stops as soon as the data passes
+``max_bytes`` (``RETAIL_MAX_UPLOAD_MB``). A workbook is refused when the uncompressed
+sizes its zip directory declares (which bound what a reader inflates) pass the same limit.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
+import zipfile
 import zlib
 from dataclasses import dataclass
 
 from retail_pipeline.contract import ContractError, Problem
+from retail_pipeline.platform import settings
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
 UTF8_BOM = b"\xef\xbb\xbf"
+PREFIX = 65536  # what the kind of the content is judged on
+BLOCK = 1 << 20
 _OTHER_FORMATS = {
     b"\xd0\xcf\x11\xe0": "a legacy Excel .xls (or other OLE) file: save it as .xlsx or CSV",
     b"%PDF": "a PDF document, not a table",
@@ -46,35 +57,91 @@ def _reject(file: str, rule: str, row: int | None = None, value: str | None = No
     raise ContractError([Problem(file, row, None, value, rule)])
 
 
-def unpack(raw: bytes, file: str, encoding: str = "utf-8", check: bool = True) -> Unpacked:
+def size_text(n: float) -> str:
+    """A byte count as people read it: 512 MB, 64 KB, 100 bytes."""
+    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:,.{0 if n % scale == 0 or n >= 10 * scale else 1}f} {unit}"
+    return f"{n:,.0f} bytes"
+
+
+def _too_large(file: str, max_bytes: int, after: str = "") -> None:
+    _reject(file, f"the file holds more than {size_text(max_bytes)} of data{after}; the limit is "
+                  "RETAIL_MAX_UPLOAD_MB: split the export into smaller files")
+
+
+def _check_prefix(prefix: bytes, file: str, compression: str | None) -> None:
+    """Refuse other formats and binary data, judged on the first bytes only."""
+    if prefix[:4] == ZIP_MAGIC:
+        return
+    for magic, what in _OTHER_FORMATS.items():
+        if prefix.startswith(magic):
+            _reject(file, f"the file is {what}")
+    nul = prefix.find(b"\x00", 0, PREFIX)
+    if nul >= 0:
+        _reject(file, f"the file is binary, not text: NUL byte at byte offset {nul}"
+                      + (" after decompression" if compression else "")
+                      + " (is it a spreadsheet or archive saved under a .csv name?)",
+                row=prefix.count(b"\n", 0, nul) + 1)
+
+
+def gunzip(raw: bytes, file: str, max_bytes: int) -> bytes:
+    """Decompress gzip as a stream: refuse binary content after the first block and stop as
+    soon as more than ``max_bytes`` came out (several gzip members are read as one)."""
+    out = bytearray()
+    checked = False
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            while True:
+                block = stream.read(BLOCK)
+                if not block:
+                    break
+                out += block
+                if len(out) > max_bytes:
+                    _too_large(file, max_bytes, " after decompression")
+                if not checked and len(out) >= PREFIX:
+                    _check_prefix(bytes(out[:PREFIX]), file, "gzip")
+                    checked = True
+    except (EOFError, OSError, zlib.error) as exc:
+        _reject(file, f"the gzip data is damaged or cut off ({exc})")
+    return bytes(out)
+
+
+def _check_workbook_size(raw: bytes, file: str, max_bytes: int) -> None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a readable zip: the workbook reader says so
+    if declared > max_bytes:
+        _too_large(file, max_bytes, f" once unzipped ({size_text(declared)} declared)")
+
+
+def unpack(raw: bytes, file: str, encoding: str = "utf-8", check: bool = True,
+           max_bytes: int | None = None) -> Unpacked:
     """Decompress and classify ``raw``; raises ContractError for unreadable bytes.
 
     Text in another ``encoding`` (named by a mapping file) is re-encoded to UTF-8.
     ``check=False`` leaves the UTF-8 check of text to the caller (``Unpacked.verified``
-    says whether it is still due; ``check_utf8`` gives the exact problem).
+    says whether it is still due; ``check_utf8`` gives the exact problem). ``max_bytes``
+    (default ``RETAIL_MAX_UPLOAD_MB``) bounds the data after decompression.
     """
+    max_bytes = settings.max_upload_bytes() if max_bytes is None else max_bytes
     compression = None
+    if len(raw) > max_bytes:
+        _too_large(file, max_bytes)
     if raw[:2] == GZIP_MAGIC:
-        try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as exc:
-            _reject(file, f"the gzip data is damaged or cut off ({exc})")
+        raw = gunzip(raw, file, max_bytes)
         compression = "gzip"
     elif file.lower().endswith((".gz", ".gzip")):
         _reject(file, "the name ends in .gz but the content is not gzip "
-                      f"(first bytes {raw[:4]!r} instead of the gzip magic 1f 8b)")
+                      f"(first bytes {raw[:4].hex(' ')} instead of the gzip magic 1f 8b)")
     if raw[:4] == ZIP_MAGIC:
+        _check_workbook_size(raw, file, max_bytes)
         return Unpacked(raw, "xlsx", compression)
-    for magic, what in _OTHER_FORMATS.items():
-        if raw.startswith(magic):
-            _reject(file, f"the file is {what}")
+    _check_prefix(raw[:PREFIX], file, compression)
     if not raw or raw.isspace() or (raw.startswith(UTF8_BOM) and (len(raw) == 3 or raw[3:].isspace())):
         _reject(file, "the file is empty" + (" after decompression" if compression else ""))
-    nul = raw.find(b"\x00", 0, 65536)
-    if nul >= 0:
-        _reject(file, f"the file is binary, not text: NUL byte at byte offset {nul} "
-                      "(is it a spreadsheet or archive saved under a .csv name?)",
-                row=raw.count(b"\n", 0, nul) + 1)
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig"):
         if not check:
             return Unpacked(raw, "csv", compression, verified=False)

@@ -48,9 +48,17 @@ def delimiter_name(delimiter: str) -> str:
     return _NAMES.get(delimiter, repr(delimiter))
 
 
+HEADER_PREFIX = 65536  # the header is read from this many first bytes
+
+
+def header_cut(data: bytes) -> bool:
+    """Whether the first line is longer than the prefix the header is read from."""
+    return len(data) > HEADER_PREFIX and b"\n" not in data[:HEADER_PREFIX]
+
+
 def first_record(data: bytes, delimiter: str) -> list[str]:
     """The header row split on ``delimiter`` (quoted names allowed)."""
-    head = data[:65536].decode("utf-8", errors="replace")
+    head = data[:HEADER_PREFIX].decode("utf-8", errors="replace")
     reader = csv.reader(io.StringIO(head), delimiter=delimiter)
     try:
         return [name.strip() for name in next(reader, [])]
@@ -167,7 +175,9 @@ def _read_exact(data: bytes, file: str, delimiter: str, header: list[str]) -> Ra
             if len(record) != width:
                 total += 1
                 if len(problems) < MAX_REPORTED:
-                    problems.append(Problem(file, number, None, delimiter.join(record)[:80],
+                    # no value: the row's cells are not offending one by one, and a report
+                    # must not echo file content beyond offending cell values
+                    problems.append(Problem(file, number, None, None,
                                             f"row has {len(record)} fields but the header has {width}"))
                 continue
             records.append(record)

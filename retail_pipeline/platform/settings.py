@@ -30,8 +30,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("RETAIL_IO_BASE", "$RETAIL_DATA_DIR/io",
             "where assets hand DataFrames to each other as Parquet (a folder, or an fsspec URL "
             "such as `s3://bucket/prefix` that every worker can reach)"),
-    Setting("DAGSTER_HOME", "./dagster_home (set by the Makefile)",
-            "the Dagster instance: `dagster_home/dagster.yaml` keeps runs, events and schedules "
+    Setting("DAGSTER_HOME", "./dagster_home",
+            "set by the Makefile; the Dagster instance: `dagster_home/dagster.yaml` keeps runs, events and schedules "
             "in embedded SQLite; also holds the registry key file by default"),
     Setting("DAGSTER_POSTGRES_URL", "",
             "with `DAGSTER_HOME=deploy/postgres`: the PostgreSQL database of the Dagster instance "
@@ -57,6 +57,25 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("RETAIL_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
             "tests only: the PostgreSQL server where tests create and drop their own databases"),
     Setting("CI", "", "`true` on CI: tests fail instead of skipping when a server is unreachable"),
+    Setting("RETAIL_MAX_COLUMNS", "500",
+            "an upload whose header has more columns is rejected before its rows are read"),
+    Setting("RETAIL_MAX_UPLOAD_MB", "512",
+            "an upload holding more data is rejected (measured after decompression, checked "
+            "while decompressing, so a gzip bomb stops here)"),
+    Setting("RETAIL_MAX_MAPPING_KB", "64",
+            "a column-mapping YAML file larger than this is refused (YAML aliases are refused too)"),
+    Setting("RETAIL_TEMP_GRACE_SECONDS", "900",
+            "temporary files older than this, left by a killed write, are removed at the start "
+            "of an ingestion, at each upload-sensor tick and by `retail-pipeline doctor`"),
+    Setting("RETAIL_CELERY_BROKER", "pyamqp://guest:guest@127.0.0.1:5672//",
+            "the Celery broker of `refresh_all_distributed` and `make workers` (RabbitMQ; "
+            "see `deploy/celery/`)"),
+    Setting("RETAIL_CELERY_BACKEND", "rpc://",
+            "the Celery result backend: `rpc://` sends each step's events back through the "
+            "broker to the run that submitted it (no other server needed)"),
+    Setting("RETAIL_CELERY_QUEUE", "dagster",
+            "the Celery queue `refresh_all_distributed` submits its steps to and `make workers` "
+            "listens on; a different name keeps two clusters on one broker apart"),
 )}
 
 
@@ -128,6 +147,22 @@ def db_retries() -> int:
     return int(raw("RETAIL_DB_RETRIES") or SETTINGS["RETAIL_DB_RETRIES"].default)
 
 
+def max_columns() -> int:
+    return int(raw("RETAIL_MAX_COLUMNS") or SETTINGS["RETAIL_MAX_COLUMNS"].default)
+
+
+def max_upload_bytes() -> int:
+    return int(float(raw("RETAIL_MAX_UPLOAD_MB") or SETTINGS["RETAIL_MAX_UPLOAD_MB"].default) * 2**20)
+
+
+def max_mapping_bytes() -> int:
+    return int(float(raw("RETAIL_MAX_MAPPING_KB") or SETTINGS["RETAIL_MAX_MAPPING_KB"].default) * 2**10)
+
+
+def temp_grace_seconds() -> float:
+    return float(raw("RETAIL_TEMP_GRACE_SECONDS") or SETTINGS["RETAIL_TEMP_GRACE_SECONDS"].default)
+
+
 def test_pg_url() -> str:
     return raw("RETAIL_TEST_PG_URL") or SETTINGS["RETAIL_TEST_PG_URL"].default
 
@@ -143,3 +178,15 @@ def markdown_table() -> str:
         default = f"`{s.default}`" if s.default else ""
         lines.append(f"| `{s.name}` | {default} | {s.doc} |")
     return "\n".join(lines)
+
+
+def celery_broker() -> str:
+    return raw("RETAIL_CELERY_BROKER") or SETTINGS["RETAIL_CELERY_BROKER"].default
+
+
+def celery_backend() -> str:
+    return raw("RETAIL_CELERY_BACKEND") or SETTINGS["RETAIL_CELERY_BACKEND"].default
+
+
+def celery_queue() -> str:
+    return raw("RETAIL_CELERY_QUEUE") or SETTINGS["RETAIL_CELERY_QUEUE"].default

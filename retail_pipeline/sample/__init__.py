@@ -18,13 +18,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from retail_pipeline.sample.customers import plant_personas
+from retail_pipeline.sample.inventory import add_inventory
+from retail_pipeline.sample.marketing import marketing_part
 from retail_pipeline.sample.sales import generate_sales
 from retail_pipeline.sample.size import SampleSize
 
 Part = Callable[[np.random.Generator, SampleSize, "SampleData"], None]
 
 # Domain parts run in this order after the sales part; each domain appends its own.
-PARTS: dict[str, Part] = {}
+PARTS: dict[str, Part] = {"customers": plant_personas, "marketing": marketing_part,
+                          "inventory": add_inventory}
 
 
 @dataclass

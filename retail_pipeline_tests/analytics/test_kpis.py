@@ -71,3 +71,44 @@ def test_empty_sales_give_empty_tables(inputs):
     assert kpis.sales_by_weekday(empty)["revenue"].sum() == 0
     assert pd.isna(kpis.kpi_summary(empty, inputs[1]["products"], inputs[1]["shops"])
                    .set_index("metric").loc["average_transaction_value", "value"])
+
+
+def _one_shop_sales(days: pd.DatetimeIndex, amount: float = 100.0) -> pd.DataFrame:
+    """One sales line of ``amount`` per given day, in the columns the KPI functions read."""
+    return pd.DataFrame({
+        "transaction_date": days + pd.Timedelta(hours=10),
+        "day_of_week": days.day_of_week,
+        "total_amount": amount, "quantity": 2, "transaction_id": [f"T{i}" for i in range(len(days))],
+    })
+
+
+def test_weekday_kpi_counts_closed_days_as_zero_per_calendar_day():
+    days = pd.date_range("2024-01-01", "2024-03-31")  # 13 Mondays .. 13 Sundays (91 days)
+    open_days = days[days.day_of_week != 5]  # the shop is closed on Saturdays
+    table = kpis.sales_by_weekday(_one_shop_sales(open_days)).set_index("weekday")
+    assert table.loc["Saturday", "revenue_per_day"] == 0
+    assert table.loc["Saturday", "calendar_days"] == 13
+    assert table.loc["Saturday", "days_with_sales"] == 0
+    assert table.loc["Monday", "revenue_per_day"] == pytest.approx(100.0)
+    # a Monday without sales still counts as a calendar day: the mean per day drops
+    fewer = open_days[open_days != pd.Timestamp("2024-01-08")]
+    table = kpis.sales_by_weekday(_one_shop_sales(fewer)).set_index("weekday")
+    assert table.loc["Monday", "revenue_per_day"] == pytest.approx(12 * 100.0 / 13)
+
+
+def test_month_kpi_marks_a_partial_month():
+    days = pd.date_range("2024-01-01", "2024-03-12")
+    table = kpis.sales_by_month(_one_shop_sales(days)).set_index("month_start")
+    assert table["partial"].tolist() == [False, False, True]
+    assert table.loc["2024-03-01", "days_covered"] == 12
+    assert table.loc["2024-02-01", "days_in_month"] == 29
+    assert table.loc["2024-03-01", "revenue"] == pytest.approx(12 * 100.0)
+
+
+def test_temporal_chart_draws_the_partial_month(tmp_path):
+    from retail_pipeline.analytics.charts import temporal_patterns_chart
+
+    sales = _one_shop_sales(pd.date_range("2024-01-01", "2024-03-12"))
+    path = temporal_patterns_chart(kpis.sales_by_month(sales), kpis.sales_by_weekday(sales),
+                                   tmp_path / "t.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

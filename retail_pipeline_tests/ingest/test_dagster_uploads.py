@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import time
 
 import dagster as dg
 import pytest
@@ -21,7 +22,7 @@ from retail_pipeline.ingest.sensor_plan import DEFAULT_CAP
 from retail_pipeline.ingest.store import TableStore
 from retail_pipeline.platform.layout import DataLayout
 
-from .helpers import GOOD_TX, drop, tx_csv
+from .helpers import GOOD_TX, TX_ROWS, drop, tx_csv
 
 
 @pytest.fixture
@@ -105,8 +106,10 @@ def test_many_files_are_batched_within_the_cap(instance, data):
     for i, (name, content) in enumerate(contents.items()):
         path = drop(data, name, content)
         os.utime(path, ns=(1_700_000_000_000_000_000 + i, 1_700_000_000_000_000_000 + i))
-    # quiet for long: ready at first sight, but never more than the cap per tick
-    first = tick(instance, data)
+    # untouched for years, but never taken at first sight; then never more than the cap per tick
+    seen = tick(instance, data)
+    assert seen.run_requests == [] and len(json.loads(seen.cursor)) == 25
+    first = tick(instance, data, seen.cursor)
     assert [r.partition_key for r in first.run_requests] == [key_of(contents[f"f{i:02}.csv"]) for i in range(10)]
     assert len(first.run_requests) == DEFAULT_CAP
     assert len(json.loads(first.cursor)) == 15  # the rest wait, still tracked
@@ -116,12 +119,80 @@ def test_many_files_are_batched_within_the_cap(instance, data):
     assert [r.partition_key for r in second.run_requests] == [key_of(contents[f"f{i:02}.csv"]) for i in range(10, 20)]
 
 
-def test_a_file_nobody_wrote_to_for_the_quiet_period_is_ready_at_first_sight(instance, data):
-    path = drop(data, "synced.csv", GOOD_TX)
-    quiet = path.stat().st_mtime_ns - 11_000_000_000  # last written 11 s ago
-    os.utime(path, ns=(quiet, quiet))
+def _set_mtime(path, mtime_ns: int) -> None:
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def _run(instance, data, request) -> dict:
+    instance.add_dynamic_partitions(uploads.name, [request.partition_key])
+    result = dg.materialize([upload], partition_key=request.partition_key, instance=instance,
+                            resources={"data_dir": DataDirResource(root=str(data.root))},
+                            run_config=request.run_config)
+    assert result.success
+    return result.get_asset_materialization_events()[0].materialization.metadata
+
+
+def test_a_file_appended_to_after_12_s_of_silence_is_taken_only_whole(instance, data):
+    """A slow copy pauses for 12 s (longer than the old 10 s quiet period), then goes on."""
+    half = GOOD_TX[:70]  # the header and part of the first row
+    path = drop(data, "slow copy.csv", half)
+    silent_since = time.time_ns() - 12_000_000_000  # last byte written 12 s ago
+    _set_mtime(path, silent_since)
+    with open(path, "ab") as writer:  # the copying process still holds the file open
+        first = tick(instance, data)
+        assert first.run_requests == []  # never taken at first sight, however quiet
+        second = tick(instance, data, first.cursor)  # unchanged since the last tick ...
+        assert second.run_requests == []  # ... but open for writing: not complete
+        writer.write(GOOD_TX[70:])  # the copy resumes and finishes
+    _set_mtime(path, silent_since + 13_000_000_000)
+    grown = tick(instance, data, second.cursor)
+    assert grown.run_requests == []  # changed since the previous tick
+    [request] = tick(instance, data, grown.cursor).run_requests
+    assert request.partition_key == key_of(GOOD_TX)  # the whole file's content
+    metadata = _run(instance, data, request)
+    assert metadata["status"].value == "accepted" and metadata["rows"].value == len(TX_ROWS)
+    assert (data.archive / "slow copy.csv").read_bytes() == GOOD_TX
+    assert list(data.incoming.iterdir()) == []
+
+
+def test_a_done_marker_makes_a_file_ready_at_first_sight(instance, data):
+    path = drop(data, "sales.csv", GOOD_TX)
+    (data.incoming / "sales.csv.done").write_bytes(b"")
     [request] = tick(instance, data).run_requests
-    assert request.partition_key == key_of(GOOD_TX)
+    assert request.partition_key == key_of(GOOD_TX) and request.run_config["ops"]["upload"]["config"]["path"] == str(path)
+    _run(instance, data, request)
+    assert list(data.incoming.iterdir()) == []  # the file and its marker are gone
+    assert (data.archive / "sales.csv").read_bytes() == GOOD_TX
+
+
+def test_a_file_written_under_a_hidden_name_is_invisible_until_renamed(instance, data):
+    hidden = drop(data, ".sales.csv.part", GOOD_TX[:50])
+    first = tick(instance, data)
+    assert first.run_requests == [] and json.loads(first.cursor) == {}
+    with open(hidden, "ab") as handle:
+        handle.write(GOOD_TX[50:])
+    hidden.rename(data.incoming / "sales.csv")
+    second = tick(instance, data, first.cursor)
+    third = tick(instance, data, second.cursor)
+    assert second.run_requests == [] and [r.partition_key for r in third.run_requests] == [key_of(GOOD_TX)]
+
+
+def test_a_file_changed_after_it_was_read_is_stored_as_read_and_left_to_be_taken_again(data):
+    path = drop(data, "sales.csv", GOOD_TX)
+    extra = b"T9,C1,P1,S1,1,1.00,2024-01-09,cash\n"
+
+    def append_after_read(done: str):
+        if done == "ledger":  # a writer appends while the run is applying what it read
+            with open(path, "ab") as handle:
+                handle.write(extra)
+
+    result = ingest_file(path, data, on_step=append_after_read)
+    assert result.status == "accepted" and "left in incoming/" in result.note
+    assert (data.archive / "sales.csv").read_bytes() == GOOD_TX  # what was read, verified
+    assert path.read_bytes() == GOOD_TX + extra  # the original was not removed
+    again = ingest_file(path, data)
+    assert again.status == "accepted" and not path.exists()
+    assert sorted(TableStore(data.store).read("transactions")["transaction_id"]) == ["T1", "T2", "T3", "T9"]
 
 
 def test_upload_asset_ingests_its_partition(instance, data):

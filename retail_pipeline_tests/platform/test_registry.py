@@ -9,6 +9,7 @@ import pytest
 from retail_pipeline.forecasting.naive import SeasonalNaive
 from retail_pipeline.platform.registry import (
     ModelRegistry,
+    RegistryError,
     RegistryIntegrityError,
     UnknownModelError,
     fingerprint_frame,
@@ -96,3 +97,65 @@ def test_hand_edited_index_is_refused(tmp_path, history):
     reg.index_path.write_text(json.dumps(doc))
     with pytest.raises(RegistryIntegrityError, match="signature"):
         reg.load(rec.version)
+
+
+def _forge(reg, key: bytes, body: dict) -> None:
+    """Write an index signed with ``key``: what an attacker who knows that key could do."""
+    import hmac
+
+    payload = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    signature = hmac.new(key, payload, hashlib.sha256).hexdigest()
+    reg.index_path.write_text(json.dumps({"body": body, "hmac": signature}))
+
+
+def test_the_key_never_lives_in_the_data_folder(tmp_path, history, registry_key_outside_data,
+                                                monkeypatch):
+    data = tmp_path / "data"
+    monkeypatch.setenv("RETAIL_DATA_DIR", str(data))
+    reg = ModelRegistry(data / "models")
+    _save(reg, "a", history)
+    assert registry_key_outside_data.exists()
+    assert oct(registry_key_outside_data.stat().st_mode & 0o777) == "0o600"
+    assert not [p for p in data.rglob("*") if "key" in p.name]
+    # a key file configured inside the data folder is refused, not used
+    monkeypatch.setenv("RETAIL_MODEL_REGISTRY_KEY_FILE", str(data / "models" / ".registry_key"))
+    with pytest.raises(RegistryError, match="inside"):
+        ModelRegistry(data / "models").list()
+
+
+def test_a_forged_index_is_refused(tmp_path, history):
+    """Old layout: the key sat beside the index, so whoever could write the folder could sign.
+    Now an index signed with any key but the configured one is refused, never loaded."""
+    reg = ModelRegistry(tmp_path / "models")
+    rec = _save(reg, "a", history)
+    evil = tmp_path / "models" / "evil.pkl"
+    evil.write_bytes(pickle.dumps({"x": 1}))
+    body = json.loads(reg.index_path.read_text())["body"]
+    body["versions"][rec.version].update(file="evil.pkl",
+                                         sha256=hashlib.sha256(evil.read_bytes()).hexdigest())
+    planted_key = b"0" * 64
+    (tmp_path / "models" / ".registry_key").write_bytes(planted_key)  # what the old code trusted
+    _forge(reg, planted_key, body)
+    with pytest.raises(RegistryIntegrityError, match="another key"):
+        reg.load(rec.version)
+    # an unsigned index is refused as well
+    reg.index_path.write_text(json.dumps({"body": body}))
+    with pytest.raises(RegistryIntegrityError, match="not signed"):
+        reg.load(rec.version)
+
+
+def test_key_rotation_re_signs_the_index(tmp_path, history, monkeypatch):
+    old = tmp_path / "old.key"
+    old.write_text("a" * 64)
+    monkeypatch.setenv("RETAIL_MODEL_REGISTRY_KEY_FILE", str(old))
+    reg = ModelRegistry(tmp_path / "models")
+    rec = _save(reg, "a", history)
+    new = tmp_path / "new.key"
+    new.write_text("b" * 64)
+    monkeypatch.setenv("RETAIL_MODEL_REGISTRY_KEY_FILE", str(new))
+    with pytest.raises(RegistryIntegrityError):
+        reg.load(rec.version)
+    with pytest.raises(RegistryIntegrityError):  # the wrong old key does not help
+        reg.rotate_key(b"c" * 64)
+    assert reg.rotate_key(old.read_text().encode()) == 1
+    assert reg.load(rec.version).predict(3) is not None

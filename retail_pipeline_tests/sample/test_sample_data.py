@@ -55,8 +55,10 @@ def test_cli_writes_canonical_csv_files(tmp_path):
                                       "--shops", "3", "--products", "12", "--customers", "30", "--seed", "3"])
     assert result.exit_code == 0, result.output
     written = {p.name for p in tmp_path.iterdir()}
-    assert written == {"transactions.csv", "customers.csv", "products.csv", "shops.csv"}
+    data = generate(SampleSize(shops=3, products=12, customers=30, transactions=500), 3)
+    assert {"transactions.csv", "customers.csv", "products.csv", "shops.csv"} <= written
+    assert written == {f"{name}.csv" for name in data.tables()}  # every part's upload, no more
     frame = pd.read_csv(tmp_path / "transactions.csv")
-    expected = generate(SampleSize(shops=3, products=12, customers=30, transactions=500), 3).transactions
+    expected = data.transactions
     assert len(frame) == 500
     assert np.allclose(frame["actual_price"], expected["actual_price"])

@@ -56,15 +56,18 @@ def revenue_by_category(context: dg.AssetExecutionContext, sales_features: pd.Da
 
 
 @dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
-          description="Revenue, units and sales lines per calendar month. Warehouse table "
-                      "`sales_by_month`.")
+          description="Revenue, units and sales lines per calendar month; `partial` marks a "
+                      "month the data covers only in part (`days_covered` of `days_in_month`). "
+                      "Warehouse table `sales_by_month`.")
 def sales_by_month(context: dg.AssetExecutionContext, sales_features: pd.DataFrame,
                    warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
     return serve(context, warehouse, kpis.sales_by_month(sales_features), "sales_by_month")
 
 
 @dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
-          description="Revenue per weekday (Monday=0), in total and per calendar day. "
+          description="Revenue per weekday (Monday=0), in total and per calendar day the "
+                      "business was open: every day from the first to the last sale counts, "
+                      "closed days as 0 (`calendar_days`; `days_with_sales` for comparison). "
                       "Warehouse table `sales_by_weekday`.")
 def sales_by_weekday(context: dg.AssetExecutionContext, sales_features: pd.DataFrame,
                      warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
@@ -79,4 +82,5 @@ category_performance_chart = chart_asset(
 temporal_patterns_chart = chart_asset(
     "temporal_patterns_chart", group=GROUP, ins=["sales_by_month", "sales_by_weekday"],
     draw="retail_pipeline.analytics.charts:temporal_patterns_chart",
-    description="Monthly revenue over time and average revenue per calendar day by weekday")
+    description="Monthly revenue over time with a partial month marked, and average revenue "
+                "per calendar day the shops were open, by weekday")

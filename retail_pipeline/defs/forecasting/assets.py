@@ -81,10 +81,13 @@ def forecast_panel(config: PanelConfig, daily_sales: pd.DataFrame) -> dg.Output[
     outs={
         "forecast_leaderboard": dg.AssetOut(
             kinds=TABLE_KINDS,
-            description="Rolling-origin backtest metrics (MAE, MSE, RMSE, R2, sMAPE, MASE, own "
-                        "and conformal 80% coverage) per level and per series for every model; "
-                        "`champion` marks each level's winner (lowest MASE). Warehouse table "
-                        "`forecast_leaderboard`."),
+            description="Rolling-origin backtest metrics (MAE, MSE, RMSE, R2, sMAPE, MASE, bias "
+                        "in units and as % of demand, scaled pinball loss, own and conformal "
+                        "80% coverage) per level and per series for every model; `intermittent` "
+                        "marks mostly-zero series (no sMAPE for them); `champion` marks each "
+                        "level's winner (lowest MASE unless its bias exceeds 10% of demand and "
+                        "an unbiased model is within 5%) and `chosen_by` says why. Warehouse "
+                        "table `forecast_leaderboard`."),
         "sales_forecast": dg.AssetOut(
             kinds=TABLE_KINDS,
             description="The champion's daily forecast per series for the next `horizon` days "
@@ -97,27 +100,44 @@ def forecast_panel(config: PanelConfig, daily_sales: pd.DataFrame) -> dg.Output[
                         "day); the data behind the leaderboard and the backtest chart."),
         "forecast_models": dg.AssetOut(
             kinds=MODEL_KINDS,
-            description="The champion per level (level, model, version): the fitted models "
-                        "live in the model registry (RETAIL_DATA_DIR/models) and are reused "
-                        "when data and settings are unchanged unless `force_retrain`."),
+            description="The champion per level (level, model, version, same_as): the fitted "
+                        "models live in the model registry (RETAIL_DATA_DIR/models) and are "
+                        "reused when data and settings are unchanged unless `force_retrain`; a "
+                        "level identical to another (one shop = the total) is not fitted again "
+                        "and `same_as` names the level whose model serves it."),
+        "forecast_series_aliases": dg.AssetOut(
+            kinds=TABLE_KINDS,
+            description="Series identical to a series of another level (one shop's sales are "
+                        "the total; a product sold in one shop): fitted and stored once, this "
+                        "table points each at the series whose forecast it shares. Warehouse "
+                        "table `forecast_series_aliases`."),
+        "forecast_calendar": dg.AssetOut(
+            kinds=TABLE_KINDS,
+            description="The public holidays (country from the data's `country` column or the "
+                        "config) and user events the models were given, from the first day of "
+                        "history to the end of the horizon (date, name, kind). Warehouse table "
+                        "`forecast_calendar`."),
     },
 )
 def forecast(context: dg.AssetExecutionContext, config: ForecastConfig,
-             forecast_panel: pd.DataFrame, data_dir: DataDirResource,
+             forecast_panel: pd.DataFrame, daily_sales: pd.DataFrame, data_dir: DataDirResource,
              warehouse: WarehouseResource):
     from retail_pipeline.forecasting.accuracy import vintage_id
+    from retail_pipeline.forecasting.events import country_of
     from retail_pipeline.forecasting.pipeline import (
         ForecastResult,
         has_enough_history,
         min_history_days,
         run_forecast,
+        settings_calendar,
     )
 
     settings = settings_from_config(config, ForecastSettings)
     registry = ModelRegistry(data_dir.layout.models)
+    calendar = settings_calendar(settings, country_of(daily_sales, None))
     if has_enough_history(forecast_panel, settings):
         result = run_forecast(forecast_panel, settings, registry=registry,
-                              force_retrain=config.force_retrain)
+                              force_retrain=config.force_retrain, calendar=calendar)
         status = f"champions: {result.champions}"
     else:  # a new store: empty tables rather than a failed refresh or invented numbers
         result = ForecastResult.empty()
@@ -148,11 +168,16 @@ def forecast(context: dg.AssetExecutionContext, config: ForecastConfig,
                 **{f"version_{level}": version for level, version in result.versions.items()})
     yield dg.Output(result.errors, output_name="forecast_backtest",
                     metadata=table_metadata(result.errors, folds=config.n_folds))
-    models = pd.DataFrame([{"level": level, "model": result.champions[level], "version": version}
-                           for level, version in result.versions.items()],
-                          columns=["level", "model", "version"])
+    models = result.level_models()
     yield dg.Output(models, output_name="forecast_models", metadata=table_metadata(
         models, registry=dg.MetadataValue.path(str(registry.root))))
+    yield serve(context, warehouse, result.aliases, "forecast_series_aliases",
+                output_name="forecast_series_aliases")
+    last = forecast_panel["ds"].max() if len(forecast_panel) else pd.Timestamp.now().normalize()
+    first = forecast_panel["ds"].min() if len(forecast_panel) else last
+    days = calendar.holidays(first, last + pd.Timedelta(days=config.horizon))
+    yield serve(context, warehouse, days, "forecast_calendar", output_name="forecast_calendar",
+                country=calendar.country or "-", events=len(calendar.events))
 
 
 @dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
@@ -210,7 +235,8 @@ def feature_importances(context: dg.AssetExecutionContext, forecast_models: pd.D
 
     registry = ModelRegistry(data_dir.layout.models)
     champions = {r.level: (r.model, registry.load(r.version))
-                 for r in forecast_models.itertuples()}
+                 for r in forecast_models.itertuples()
+                 if "same_as" not in forecast_models or pd.isna(r.same_as)}
     return serve(context, warehouse, importances_of(champions, cohort_random_forest),
                  "feature_importances")
 
@@ -241,14 +267,17 @@ forecast_backtest_chart = chart_asset(
     description="Backtest actuals against every model's forecast from each fold's origin, for "
                 "the total and the largest series")
 sales_forecast_chart = chart_asset(
-    "sales_forecast_chart", group=GROUP, ins=["forecast_panel", "sales_forecast"],
+    "sales_forecast_chart", group=GROUP,
+    ins=["forecast_panel", "sales_forecast", "forecast_calendar"],
     draw=f"{CHARTS}:forecast_overview", file_name="sales_forecast.png",
     description="Recent history, the champion forecast and its 80% interval band for the "
-                "total and the largest series")
+                "total and the largest series, with the holidays and events in the horizon "
+                "marked")
 feature_importance_chart = chart_asset(
     "feature_importance_chart", group=GROUP, ins=["feature_importances"],
     draw=f"{CHARTS}:importance_chart", file_name="feature_importances.png",
-    description="The largest feature importances per tree model and cohort")
+    description="The largest feature importances, one panel per model and cohort stacked "
+                "vertically, in plain words with the internal feature name in small print")
 decomposition_chart = chart_asset(
     "decomposition_chart", group=GROUP, ins=["seasonal_decomposition"],
     draw=f"{CHARTS}:total_decomposition_chart", file_name="seasonal_decomposition.png",
@@ -256,7 +285,8 @@ decomposition_chart = chart_asset(
 leaderboard_chart = chart_asset(
     "leaderboard_chart", group=GROUP, ins=["forecast_leaderboard"],
     draw=f"{CHARTS}:leaderboard_chart", file_name="forecast_leaderboard.png",
-    description="Backtest MASE and sMAPE per model and level, with the champions named")
+    description="Backtest MASE and bias (% of demand) per model and level, with each "
+                "champion named and the rule that chose it")
 forecast_accuracy_chart = chart_asset(
     "forecast_accuracy_chart", group=GROUP, ins=["forecast_accuracy"],
     draw=f"{CHARTS}:accuracy_chart", file_name="forecast_accuracy.png",

@@ -4,22 +4,25 @@ Thin wiring around :mod:`retail_pipeline.ingest`: every upload is one partition 
 ``upload`` asset, keyed by the first 16 hex digits of its content hash (so the same
 content is one partition whatever its name, and the partition count grows only with
 distinct uploads; beyond 5,000 the oldest ingested ones are retired). ``incoming_files_sensor``
-requests at most 10 runs per tick for files that are complete (quiet for 10 s, or unchanged
-between two ticks); ``refresh_after_upload_sensor`` requests the ``refresh_all`` job when an
-upload run changed the consolidated tables.
+requests at most 10 runs per tick for files that are complete (unchanged between two ticks,
+or with a ``<name>.done`` marker, and not open for writing); each tick first removes what
+killed runs left (``ingest.cleanup``) and moves entries that are not regular files aside
+without opening them. ``refresh_after_upload_sensor`` requests the ``refresh_all`` job
+when an upload run changed the consolidated tables.
 """
 
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
-from retail_pipeline.defs.automation import refresh_all
+from retail_pipeline.defs.automation import WRITES_TAG, refresh_all
 from retail_pipeline.defs.resources import DataDirResource
-from retail_pipeline.ingest import sensor_plan
-from retail_pipeline.ingest.incoming import candidate_files
-from retail_pipeline.ingest.ingest import REJECTED, ingest_file
+from retail_pipeline.ingest import cleanup, sensor_plan
+from retail_pipeline.ingest.incoming import candidate_files, refuse_entry
+from retail_pipeline.ingest.ingest import REJECTED, SKIPPED, ingest_file
 from retail_pipeline.ingest.ledger import Ledger
-from retail_pipeline.ingest.sensor_plan import DEFAULT_CAP, QUIET_SECONDS, hash_file, plan_tick
+from retail_pipeline.ingest.sensor_plan import DEFAULT_CAP, hash_file, plan_tick
 
 TABLES_CHANGED_TAG = "retail/tables_changed"
 MAX_FAILED_ATTEMPTS = 3
@@ -28,10 +31,10 @@ uploads = dg.DynamicPartitionsDefinition(name="uploads")
 
 
 class UploadConfig(dg.Config):
-    path: str = ""
-    """The file to ingest; empty: the file in incoming/ whose content hash starts with the partition key."""
-    mapping: str = ""
-    """Optional column-mapping YAML for exports that are not a known format."""
+    path: str = Field(default="", description="The file to ingest; empty: the file in incoming/ "
+                                              "whose content hash starts with the partition key.")
+    mapping: str = Field(default="", description="Optional column-mapping YAML for exports that "
+                                                 "are not a known format.")
 
 
 def _find_upload(layout, key: str) -> Path | None:
@@ -39,6 +42,17 @@ def _find_upload(layout, key: str) -> Path | None:
         if hash_file(path).startswith(key):
             return path
     return None
+
+
+def _already_ingested(layout, key: str) -> dg.MaterializeResult:
+    """The file is gone from incoming/ (another run took it): fine if its content is in the ledger."""
+    entry = next((e for sha, e in Ledger(layout.store).entries().items() if sha.startswith(key)), None)
+    if entry is None:
+        raise dg.Failure(f"no file for upload {key}: not in {layout.incoming} and not in the ledger")
+    return dg.MaterializeResult(metadata={"status": "duplicate", "accepted": True,
+                                          "file": entry["file"], "entity": entry.get("entity") or "",
+                                          "format": entry.get("format") or "",
+                                          "rows": sum(entry.get("rows", {}).values())})
 
 
 @dg.asset(
@@ -55,16 +69,13 @@ def upload(context: dg.AssetExecutionContext, config: UploadConfig,
     layout = data_dir.layout
     key = context.partition_key
     path = Path(config.path) if config.path else _find_upload(layout, key)
-    if path is None or not path.exists():
-        entry = next((e for sha, e in Ledger(layout.store).entries().items() if sha.startswith(key)), None)
-        if entry is None:
-            raise dg.Failure(f"no file for upload {key}: not in {layout.incoming} and not in the ledger")
-        return dg.MaterializeResult(metadata={"status": "duplicate", "accepted": True,
-                                              "file": entry["file"], "entity": entry.get("entity") or "",
-                                              "format": entry.get("format") or "",
-                                              "rows": sum(entry.get("rows", {}).values())})
+    if path is None or not (path.exists() or path.is_symlink()):
+        return _already_ingested(layout, key)
     result = ingest_file(path, layout, mapping=config.mapping or None)
-    if not result.sha256.startswith(key):
+    if result.status == SKIPPED:  # vanished between the look and the read
+        context.log.info(result.summary)
+        return _already_ingested(layout, key)
+    if result.sha256 and not result.sha256.startswith(key):
         context.log.warning(f"{path.name} changed after it was detected (now upload {result.upload_id})")
     if result.changed_tables:
         context.instance.add_run_tags(context.run_id, {TABLES_CHANGED_TAG: "true"})
@@ -80,12 +91,16 @@ def upload(context: dg.AssetExecutionContext, config: UploadConfig,
         "rows_by_entity": dg.MetadataValue.json(result.rows),
         "sha256": result.sha256,
         "summary": result.summary,
-        ("archive_path" if result.archive_path else "quarantine_path"): dg.MetadataValue.path(str(moved)),
     }
+    if moved is not None:
+        metadata["archive_path" if result.archive_path else "quarantine_path"] = dg.MetadataValue.path(str(moved))
+    if result.note:
+        metadata["note"] = result.note
     if result.status == REJECTED:
         metadata["problems"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in result.problems))
         metadata["total_problems"] = result.total_problems
-        metadata["error_json"] = dg.MetadataValue.path(str(result.error_path))
+        if result.error_path is not None:
+            metadata["error_json"] = dg.MetadataValue.path(str(result.error_path))
     if result.backup_id:
         metadata["backup"] = result.backup_id
     return dg.MaterializeResult(metadata=metadata)
@@ -96,7 +111,9 @@ ingest_upload_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(upload),
     partitions_def=uploads,
     executor_def=dg.in_process_executor,
-    description="Ingest one upload (one partition of `upload`).",
+    tags={WRITES_TAG: "store"},
+    description="Ingest one upload (one partition of `upload`). Runs one at a time (tag "
+                "retail_pipeline/writes=store, limit 1 in dagster.yaml).",
 )
 
 
@@ -124,16 +141,25 @@ def _skip_reason(context: dg.SensorEvaluationContext, ingested: set[str], partit
     job=ingest_upload_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description=f"Requests one `upload` run per new file in incoming/ once it is complete: nobody "
-                f"wrote to it for {QUIET_SECONDS:g} s, or its size and mtime are unchanged since the "
-                f"previous tick; skips content already ingested; at most {DEFAULT_CAP} runs per tick.",
+    description=f"Requests one `upload` run per new file in incoming/ once it is complete: its size "
+                f"and mtime are unchanged since the previous tick (or a `<name>.done` marker sits "
+                f"beside it) and no process has it open for writing; skips content already "
+                f"ingested; at most {DEFAULT_CAP} runs per tick. Each tick also removes stale "
+                f"temporary files and orphan backups, and moves entries that are not regular "
+                f"files (links, pipes, folders) to quarantine/ without opening them.",
 )
 def incoming_files_sensor(context: dg.SensorEvaluationContext, data_dir: DataDirResource):
-    layout = data_dir.layout
+    layout = data_dir.layout.ensure()
+    cleanup.clean(layout, log=context.log.info)
     existing = context.instance.get_dynamic_partitions(uploads.name)  # oldest first
     partitions = set(existing)
     ingested = Ledger(layout.store).upload_ids()
     plan = plan_tick(layout.incoming, context.cursor, _skip_reason(context, ingested, partitions))
+    for refused in plan.refused:
+        _, error_path, rule = refuse_entry(refused, layout.quarantine)
+        context.log.warning(f"refused {refused.path.name}: {rule} (details: {error_path})")
+    for name, pids in plan.busy.items():
+        context.log.info(f"waiting for {name}: open for writing by process {', '.join(map(str, pids))}")
     for name, why in plan.skipped.items():
         context.log.info(f"skipping {name}: {why}")
     new_keys = sorted({r.upload_id for r in plan.requests} - partitions)

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import typer
@@ -23,9 +25,14 @@ def test_models_list_delete_clear(tmp_path, monkeypatch):
     first = reg.save("total__seasonal_naive", SeasonalNaive().fit(history))
     second = reg.save("shop__seasonal_naive", SeasonalNaive().fit(history))
     runner = CliRunner()
-    out = runner.invoke(app, ["models", "list"], env={"COLUMNS": "250"})
+    out = runner.invoke(app, ["models", "list"], env={"COLUMNS": "100"})
     assert out.exit_code == 0, out.output
-    assert first.version in out.output and second.version in out.output
+    assert first.version in out.output and second.version in out.output  # never cut
+    assert max(len(line) for line in out.output.splitlines()) <= 100
+    wide = runner.invoke(app, ["models", "list", "--wide"], env={"COLUMNS": "250"})
+    assert "model_type" in wide.output and "SeasonalNaive" in wide.output
+    as_json = json.loads(runner.invoke(app, ["models", "list", "--json"]).output)
+    assert {r["version"] for r in as_json} == {first.version, second.version}
     out = runner.invoke(app, ["models", "delete", first.version])
     assert out.exit_code == 0 and f"deleted {first.version}" in out.output
     assert [r.version for r in reg.records()] == [second.version]

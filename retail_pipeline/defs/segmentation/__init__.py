@@ -1,0 +1,1 @@
+"""Customer segmentation and value assets (group `segmentation`)."""

@@ -1,0 +1,593 @@
+"""Safety stock, reorder points, order quantities, purchase plan and budget.
+
+The policy is a periodic review (every ``R = review_period_days``) with a reorder point
+``s`` and an order-up-to level ``S`` (an (R, s, S) policy):
+
+- protection interval ``P = L + R`` (mean lead time plus one review period): an order
+  placed today is the last chance to cover demand until the order of the next review
+  arrives;
+- ``sigma_P``: the standard deviation of the *forecast error* of the demand summed over
+  ``P`` days, from the champion's backtest errors (not the variance of raw sales: the
+  forecast already explains trend and seasonality, only its error must be covered);
+- lead-time variability adds ``d^2 sigma_L^2``: ``sigma = sqrt(sigma_P^2 + d^2 sigma_L^2)``,
+  which for independent daily errors is the textbook ``sqrt(P sigma_D^2 + d^2 sigma_L^2)``;
+- safety stock ``SS = z(service) x sigma``; reorder point ``s = E[demand over P] + SS``;
+- economic order quantity ``EOQ = sqrt(2 D K / (h c))`` (D yearly units, K order cost,
+  h yearly holding rate, c unit cost), at least the minimum order quantity, rounded up
+  to whole packs;
+- order-up-to ``S = s + max(EOQ - d R, 0)``: one review's demand is ordered anyway, so
+  only the EOQ beyond it is extra cycle stock (fast movers are ordered every review);
+- ``reorder_now`` exactly when the inventory position (on hand + on order) is at or
+  below ``s``; the recommended quantity brings the position to ``S`` (minimum and packs
+  applied).
+
+Pairs the forecast does not cover (the forecast keeps the largest series of each level)
+get the simple forecaster the policy replay also uses (:func:`simple_forecast`): the mean
+of the last ``recent_days`` days (times last year's profile when there is enough history),
+and the root mean square of that forecaster's own rolling errors over ``P`` days.
+``demand_source`` and ``sigma_source`` say which.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from retail_pipeline.inventory.settings import InventorySettings
+
+DAYS_PER_YEAR = 365.0
+CLASSES = ("A", "B", "C")
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- formulas (scalars or arrays)
+def z_value(service_level):
+    """The standard normal quantile of the cycle service level."""
+    return norm.ppf(service_level)
+
+
+def demand_sigma(protection_days, sigma_daily, mean_daily, lead_time_std):
+    """``sqrt(P sigma_D^2 + d^2 sigma_L^2)``: demand uncertainty over the protection interval."""
+    return np.sqrt(np.asarray(protection_days) * np.square(sigma_daily)
+                   + np.square(mean_daily) * np.square(lead_time_std))
+
+
+def safety_stock(z, protection_days, sigma_daily, mean_daily, lead_time_std=0.0):
+    """``z sqrt(P sigma_D^2 + d^2 sigma_L^2)`` (``lead_time_std=0``: no lead-time variability)."""
+    return np.asarray(z) * demand_sigma(protection_days, sigma_daily, mean_daily, lead_time_std)
+
+
+def reorder_point(mean_daily, protection_days, safety):
+    """Expected demand over the protection interval plus safety stock."""
+    return np.asarray(mean_daily) * np.asarray(protection_days) + np.asarray(safety)
+
+
+def order_quantity(need, pack_size, min_order_qty):
+    """``need`` units raised to the minimum and rounded up to whole packs; 0 when nothing is needed."""
+    need = np.asarray(need, dtype="float64")
+    qty = np.maximum(need, min_order_qty)
+    qty = np.ceil(np.round(qty / pack_size, 9)) * pack_size
+    return np.where(need > 0, qty, 0.0)
+
+
+def economic_order_quantity(yearly_demand, order_cost, unit_cost, holding_cost_rate,
+                            pack_size=1.0, min_order_qty=0.0):
+    """Wilson's ``sqrt(2 D K / (h c))`` with the minimum and pack size applied (0 without demand)."""
+    raw = np.sqrt(2 * np.asarray(yearly_demand, dtype="float64") * order_cost
+                  / (np.asarray(holding_cost_rate) * np.asarray(unit_cost)))
+    return order_quantity(raw, pack_size, min_order_qty)
+
+
+def days_of_cover(on_hand, mean_daily):
+    """Days the stock on hand lasts at the mean daily demand (empty without demand)."""
+    on_hand, mean_daily = np.asarray(on_hand, "float64"), np.asarray(mean_daily, "float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(mean_daily > 0, on_hand / mean_daily, np.nan)
+
+
+def stockout_probability(available, expected_demand, sigma):
+    """``P(demand > available)`` for normal demand (a step function when ``sigma`` is 0)."""
+    available = np.asarray(available, "float64")
+    expected_demand = np.asarray(expected_demand, "float64")
+    sigma = np.asarray(sigma, "float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = norm.sf((available - expected_demand) / np.where(sigma > 0, sigma, np.nan))
+    return np.where(sigma > 0, p, (expected_demand > available).astype("float64"))
+
+
+# ---------------------------------------------------------------- classes
+def abc_classes(daily_sales: pd.DataFrame, supply: pd.DataFrame,
+                settings: InventorySettings) -> pd.DataFrame:
+    """ABC by revenue and XYZ by variability of weekly units, per product.
+
+    Revenue over the last ``abc_window_days`` (units x standard price where the sales have
+    no revenue, e.g. uploaded daily totals). A: the products making up the first
+    ``abc_a_share`` of revenue, B: up to ``abc_b_share``, C: the rest and products without
+    sales. XYZ: coefficient of variation of weekly units (X < ``xyz_x_cv`` <= Y <
+    ``xyz_y_cv`` <= Z). ``service_level``: the product's own value if given, else its class's.
+    """
+    columns = ["product_id", "category", "revenue", "revenue_share", "cumulative_share",
+               "abc_class", "weekly_cv", "xyz_class", "class_service_level", "service_level"]
+    if supply.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64" if c not in (
+            "product_id", "category", "abc_class", "xyz_class") else "str") for c in columns})
+    prices = supply.set_index("product_id")["standard_price"]
+    sales = daily_sales
+    if len(sales):
+        last = pd.to_datetime(sales["date"]).max()
+        sales = sales[pd.to_datetime(sales["date"]) > last - pd.Timedelta(days=settings.abc_window_days)]
+    revenue = sales["revenue"].astype("float64") if "revenue" in sales else pd.Series(np.nan, index=sales.index)
+    revenue = revenue.fillna(sales["quantity"].astype("float64") * sales["product_id"].map(prices))
+    by_product = revenue.groupby(sales["product_id"].astype("str")).sum()
+    out = supply[["product_id", "category"]].copy()
+    out["revenue"] = out["product_id"].map(by_product).fillna(0.0).to_numpy("float64")
+    out = out.sort_values(["revenue", "product_id"], ascending=[False, True], kind="stable")
+    total = out["revenue"].sum()
+    out["revenue_share"] = out["revenue"] / total if total > 0 else 0.0
+    out["cumulative_share"] = out["revenue_share"].cumsum()
+    before = out["cumulative_share"] - out["revenue_share"]  # share before this product
+    out["abc_class"] = np.where(
+        (before < settings.abc_a_share) & (out["revenue"] > 0), "A",
+        np.where((before < settings.abc_b_share) & (out["revenue"] > 0), "B", "C"))
+    if len(sales):
+        week = pd.to_datetime(sales["date"]).dt.to_period("W").dt.start_time
+        weekly = (sales.assign(week=week).groupby(["product_id", "week"])["quantity"].sum()
+                  .unstack(fill_value=0.0))
+        cv = weekly.std(axis=1, ddof=0) / weekly.mean(axis=1).where(weekly.mean(axis=1) > 0)
+    else:
+        cv = pd.Series(dtype="float64")
+    out["weekly_cv"] = out["product_id"].map(cv).astype("float64")
+    out["xyz_class"] = np.where(out["weekly_cv"] < settings.xyz_x_cv, "X",
+                                np.where(out["weekly_cv"] < settings.xyz_y_cv, "Y", "Z"))
+    out["class_service_level"] = out["abc_class"].map(settings.class_service()).astype("float64")
+    own = out["product_id"].map(supply.set_index("product_id")["service_level"])
+    out["service_level"] = own.fillna(out["class_service_level"]).astype("float64")
+    return out[columns].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- demand over the protection interval
+def sales_matrix(daily_sales: pd.DataFrame, end: pd.Timestamp | None = None,
+                 ) -> tuple[pd.DataFrame, np.ndarray, pd.DatetimeIndex]:
+    """Zero-filled daily units per shop x product: (keys frame, matrix pairs x days, days)."""
+    if daily_sales.empty:
+        return (pd.DataFrame({"shop_id": pd.Series(dtype="str"),
+                              "product_id": pd.Series(dtype="str")}),
+                np.zeros((0, 0)), pd.DatetimeIndex([]))
+    dates = pd.to_datetime(daily_sales["date"]).dt.normalize()
+    days = pd.date_range(dates.min(), end or dates.max(), freq="D")
+    keys = daily_sales[["shop_id", "product_id"]].astype("str")
+    codes, uniques = pd.factorize(keys["shop_id"] + "\x1f" + keys["product_id"], sort=True)
+    matrix = np.zeros((len(uniques), len(days)))
+    np.add.at(matrix, (codes, (dates - days[0]).dt.days.to_numpy()),
+              daily_sales["quantity"].astype("float64").to_numpy())
+    split = pd.Series(uniques).str.split("\x1f", expand=True)
+    return (pd.DataFrame({"shop_id": split[0].astype("str"), "product_id": split[1].astype("str")}),
+            matrix, days)
+
+
+YEAR = 364  # 52 weeks: a year earlier on the same weekdays
+MIN_ORIGINS = 91  # rolling origins the simple forecaster's errors need for its yearly variant
+
+
+def cumulative(matrix: np.ndarray) -> np.ndarray:
+    """``cum[:, t]`` = units before day ``t`` (a leading column of zeros)."""
+    return np.concatenate([np.zeros((matrix.shape[0], 1)), np.cumsum(matrix, axis=1)], axis=1)
+
+
+def uses_yearly_profile(days: int, window: int, protection_max: int) -> bool:
+    """Whether ``days`` of history allow the yearly variant of the simple forecaster."""
+    return days >= YEAR + window + protection_max + MIN_ORIGINS
+
+
+def simple_forecast(cum: np.ndarray, origins: np.ndarray, protection: np.ndarray, window: int,
+                    yearly: int) -> np.ndarray:
+    """The simple forecaster's demand over the ``P`` days from each origin (rows x origins).
+
+    Made before day ``u`` from the days before it only: the mean of the last ``window`` days
+    times ``P``; ``yearly`` (a number of years, 0 for none): times the ratio, pooled over
+    the last ``yearly`` years (52 weeks apart, same weekdays), of the ``P`` days from the
+    origin to the ``window`` days before it, which carries the yearly season and holidays
+    (1 where those windows sold nothing).
+    """
+    origins = np.asarray(origins)
+    level = (cum[:, origins] - cum[:, origins - window]) / window
+    forecast = level * protection[:, None]
+    if yearly:
+        rows = np.arange(cum.shape[0])[:, None]
+        ahead = np.zeros_like(forecast)
+        before = np.zeros_like(forecast)
+        for k in range(1, int(yearly) + 1):
+            ago = origins - k * YEAR
+            ahead += cum[rows, ago[None, :] + protection[:, None]] - cum[:, ago]
+            before += (cum[:, ago] - cum[:, ago - window]) / window * protection[:, None]
+        ratio = np.where(before > 0, ahead / np.where(before > 0, before, 1.0), 1.0)
+        forecast = forecast * ratio
+    return forecast
+
+
+def simple_forecast_sigma(cum: np.ndarray, end: int, protection: np.ndarray, window: int,
+                          lookback: int, yearly: int) -> np.ndarray:
+    """RMSE of the simple forecaster's ``P``-day demand over its rolling origins.
+
+    Origins run over the ``lookback`` days before ``end`` whose ``P`` following days are
+    all before ``end`` (only actuals known at ``end`` are used). ``protection``: ``P`` per row.
+    """
+    p_max = int(protection.max()) if len(protection) else 0
+    first = max(window + YEAR * int(yearly), end - lookback)
+    origins = np.arange(first, end - p_max + 1)
+    if len(origins) < 2:
+        raise ValueError(f"too little history for the forecast errors: need at least "
+                         f"{first + p_max + 2} days, have {end}")
+    rows = np.arange(cum.shape[0])[:, None]
+    actual = cum[rows, origins[None, :] + protection[:, None]] - cum[:, origins]
+    errors = actual - simple_forecast(cum, origins, protection, window, yearly)
+    return np.sqrt(np.mean(errors**2, axis=1))
+
+
+def _champion(leaderboard: pd.DataFrame, level: str) -> str | None:
+    if leaderboard.empty:
+        return None
+    rows = leaderboard[(leaderboard["scope"] == "level") & (leaderboard["level"] == level)
+                       & leaderboard["champion"].astype(bool)]
+    return None if rows.empty else str(rows["model"].iloc[0])
+
+
+def backtest_sigma(backtest: pd.DataFrame, model: str, protection: pd.Series,
+                   level: str = "shop_product") -> pd.DataFrame:
+    """Per series: the champion's error std over ``P`` days from its backtest.
+
+    ``sigma_daily``: root mean square of the daily errors ``y - yhat`` at horizons
+    ``h <= P`` (all folds). Daily errors of one forecast are correlated (a level that is
+    wrong stays wrong), so the ``P``-day error is ``sqrt(P) x sigma_daily x kappa`` where
+    ``kappa^2`` is the pooled ratio, over every series and fold of the level, of the
+    squared ``P``-day error sums to ``P x sigma_daily^2`` (1 for independent errors).
+    ``protection`` maps series_id -> ``P`` days.
+    """
+    errors = backtest[(backtest["level"] == level) & (backtest["model"] == model)]
+    errors = errors[errors["series_id"].isin(protection.index)]
+    if errors.empty:
+        return pd.DataFrame(columns=["series_id", "sigma_daily", "kappa", "error_horizon_days",
+                                     "sigma_protection"])
+    p = errors["series_id"].map(protection).to_numpy("float64")
+    errors = errors.assign(e=(errors["y"] - errors["yhat"]).astype("float64"),
+                           h=errors["h"].astype("int64"))
+    inside = errors[errors["h"].to_numpy() <= np.ceil(p)]
+    per = inside.groupby("series_id").agg(mse=("e", lambda e: float(np.mean(np.square(e)))),
+                                          horizon=("h", "max"))
+    per["sigma_daily"] = np.sqrt(per["mse"])
+    folds = inside.groupby(["series_id", "fold"]).agg(sum_e=("e", "sum"), n=("e", "size"))
+    expected = folds["n"] * folds.index.get_level_values("series_id").map(per["mse"]).to_numpy()
+    kappa = float(np.sqrt(np.square(folds["sum_e"]).sum() / expected.sum())) if expected.sum() > 0 else 1.0
+    per["kappa"] = kappa
+    per["error_horizon_days"] = per["horizon"].astype("int64")
+    p_series = per.index.map(protection).to_numpy("float64")
+    per["sigma_protection"] = np.sqrt(p_series) * per["sigma_daily"] * kappa
+    return per.reset_index()[["series_id", "sigma_daily", "kappa", "error_horizon_days",
+                              "sigma_protection"]]
+
+
+SIMPLE_NAME = {False: "moving_average", True: "moving_average_yearly"}
+DEMAND_COLUMNS = ["as_of", "shop_id", "product_id", "lead_time_days", "lead_time_std_days",
+                  "review_period_days", "protection_days", "mean_daily_demand",
+                  "demand_over_protection", "sigma_daily_error", "sigma_protection",
+                  "sigma_demand", "demand_source", "sigma_source"]
+
+
+def demand_over_lead_time(sales_forecast: pd.DataFrame, forecast_backtest: pd.DataFrame,
+                          forecast_leaderboard: pd.DataFrame, daily_sales: pd.DataFrame,
+                          supply: pd.DataFrame, settings: InventorySettings) -> pd.DataFrame:
+    """Per shop x product: expected demand over ``P = L + R`` days and its uncertainty.
+
+    Covers every pair with a ``shop_product`` forecast and every pair that sold in the
+    last ``recent_days``. See the module docstring for the formulas and sources.
+    """
+    keys, matrix, days = sales_matrix(daily_sales)
+    fc = sales_forecast[sales_forecast["level"] == "shop_product"] if len(sales_forecast) else sales_forecast
+    as_of = (pd.Timestamp(fc["date"].min()) - pd.Timedelta(days=1) if len(fc)
+             else (days[-1] if len(days) else pd.NaT))
+    recent = settings.recent_days
+    pairs = keys.copy()
+    if len(days):
+        sold_recently = matrix[:, -recent:].sum(axis=1) > 0
+        pairs = keys[sold_recently]
+    if len(fc):
+        pairs = pd.concat([pairs, fc[["shop_id", "product_id"]].astype("str")]).drop_duplicates()
+    pairs = pairs.merge(supply[["product_id", "lead_time_days", "lead_time_std_days"]],
+                        on="product_id", how="left")
+    unknown = pairs["lead_time_days"].isna()
+    if unknown.any():  # sales of a product nobody uploaded yet: no cost, no lead time to plan by
+        log.warning("%d shop x product pairs are left out of inventory planning: their products "
+                    "(e.g. %s) are not in the products table yet", int(unknown.sum()),
+                    pairs.loc[unknown, "product_id"].iloc[0])
+        pairs = pairs[~unknown].reset_index(drop=True)
+    if pairs.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in DEMAND_COLUMNS}).astype(
+            {"shop_id": "str", "product_id": "str", "demand_source": "str", "sigma_source": "str",
+             "as_of": "datetime64[ns]"})
+    review = settings.review_period_days
+    pairs["review_period_days"] = float(review)
+    pairs["protection_days"] = pairs["lead_time_days"] + review
+    pairs["series_id"] = "shop=" + pairs["shop_id"] + "|product=" + pairs["product_id"]
+    p = pairs["protection_days"].to_numpy("float64")
+
+    # expected demand over P days from the forecast (fractional last day; beyond the
+    # horizon the horizon's mean day continues)
+    demand = np.full(len(pairs), np.nan)
+    if len(fc):
+        wide = (fc.assign(yhat=fc["yhat"].astype("float64").clip(lower=0))
+                .pivot_table(index="series_id", columns="date", values="yhat", aggfunc="sum")
+                .sort_index(axis=1))
+        wide = wide.reindex(pairs["series_id"])
+        covered = wide.notna().any(axis=1).to_numpy()
+        values = wide.fillna(0.0).to_numpy()
+        horizon = values.shape[1]
+        cum = np.concatenate([np.zeros((len(values), 1)), np.cumsum(values, axis=1)], axis=1)
+        whole = np.minimum(np.floor(p), horizon).astype(int)
+        rows = np.arange(len(values))
+        within = cum[rows, whole]
+        mean_day = cum[:, -1] / horizon
+        frac_day = np.where(whole < horizon, values[rows, np.minimum(whole, horizon - 1)], mean_day)
+        extra = np.where(p > horizon, (p - horizon) * mean_day, (p - whole) * frac_day)
+        demand = np.where(covered, within + extra, np.nan)
+    from_forecast = ~np.isnan(demand)
+    # pairs without a forecast: the simple forecaster (moving average of `recent_days`,
+    # with last year's profile when there is more than a year of history)
+    index = keys.assign(i=np.arange(len(keys))).set_index(["shop_id", "product_id"])["i"]
+    position = pairs.set_index(["shop_id", "product_id"]).index.map(index)
+    position = np.asarray(position.fillna(-1), dtype=int)
+    has_sales = position >= 0
+    p_int = np.ceil(p).astype(int)
+    cum = cumulative(matrix[position[has_sales]]) if len(days) else np.zeros((0, 1))
+    window = min(recent, len(days)) if len(days) else recent
+    yearly = uses_yearly_profile(len(days), window, int(p_int.max()))
+    ma_mean = np.zeros(len(pairs))
+    if has_sales.any():
+        ahead = simple_forecast(cum, np.array([len(days)]), p_int[has_sales], window, yearly)[:, 0]
+        ma_mean[has_sales] = ahead / p_int[has_sales]
+    demand = np.where(from_forecast, demand, ma_mean * p)
+    mean_daily = demand / p
+
+    sigma_p = np.full(len(pairs), np.nan)
+    sigma_daily = np.full(len(pairs), np.nan)
+    source = np.array([SIMPLE_NAME[yearly]] * len(pairs), dtype=object)
+    champion = _champion(forecast_leaderboard, "shop_product")
+    if champion is not None and len(forecast_backtest):
+        sig = backtest_sigma(forecast_backtest, champion,
+                             pairs.set_index("series_id")["protection_days"])
+        found = pairs["series_id"].map(sig.set_index("series_id")["sigma_protection"]).to_numpy("float64")
+        found_daily = pairs["series_id"].map(sig.set_index("series_id")["sigma_daily"]).to_numpy("float64")
+        use = ~np.isnan(found) & from_forecast
+        sigma_p[use], sigma_daily[use] = found[use], found_daily[use]
+        source[use] = f"backtest:{champion}"
+    missing = np.isnan(sigma_p)
+    if missing.any():
+        rows = np.flatnonzero(missing & has_sales)
+        if len(rows):
+            sub = np.flatnonzero(has_sales)  # rows of `cum` are the pairs with sales
+            in_cum = np.searchsorted(sub, rows)
+            lookback = max(min(182, len(days) - int(p_int[rows].max()) - window
+                               - (YEAR if yearly else 0)), 2)
+            sigma = simple_forecast_sigma(cum[in_cum], len(days), p_int[rows], window,
+                                          lookback, yearly)
+            sigma_p[rows] = sigma
+            sigma_daily[rows] = sigma / np.sqrt(p_int[rows])
+            source[rows] = SIMPLE_NAME[yearly]
+        no_history = missing & ~has_sales  # a forecast pair that never sold: no error to measure
+        sigma_p[no_history], sigma_daily[no_history] = 0.0, 0.0
+        source[no_history] = "none"
+    pairs["as_of"] = as_of
+    pairs["mean_daily_demand"] = mean_daily
+    pairs["demand_over_protection"] = demand
+    pairs["sigma_daily_error"] = sigma_daily
+    pairs["sigma_protection"] = sigma_p
+    pairs["sigma_demand"] = np.sqrt(sigma_p**2 + (mean_daily * pairs["lead_time_std_days"]) ** 2)
+    pairs["demand_source"] = np.where(from_forecast, "forecast", SIMPLE_NAME[yearly])
+    pairs["sigma_source"] = source.astype(str)
+    return (pairs[DEMAND_COLUMNS].sort_values(["shop_id", "product_id"], kind="stable")
+            .reset_index(drop=True))
+
+
+# ---------------------------------------------------------------- the report
+REPORT_COLUMNS = [
+    "as_of", "shop_id", "product_id", "category", "abc_class", "xyz_class", "service_level",
+    "z", "mean_daily_demand", "demand_over_protection", "sigma_demand", "lead_time_days",
+    "lead_time_std_days", "review_period_days", "safety_stock", "reorder_point",
+    "economic_order_quantity", "order_up_to", "on_hand", "on_order", "expected_arrival",
+    "inventory_position",
+    "days_of_cover", "days_to_next_arrival", "stockout_probability", "reorder_now",
+    "recommended_qty", "unit_cost", "order_value"]
+
+
+def reorder_report(demand: pd.DataFrame, classes: pd.DataFrame, supply: pd.DataFrame,
+                   positions: pd.DataFrame) -> pd.DataFrame:
+    """The safety-stock and reorder report: one row per shop x product with a stock position.
+
+    Pairs with a stock position but no recent sales or forecast have zero demand (no
+    safety stock, no order). ``stockout_probability``: chance that the stock on hand runs
+    out before the next arrival (the open order's expected arrival, or one lead time for an
+    order placed today).
+    """
+    if positions.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in REPORT_COLUMNS}).astype(
+            {"shop_id": "str", "product_id": "str", "category": "str", "abc_class": "str",
+             "xyz_class": "str", "reorder_now": "bool", "as_of": "datetime64[ns]"})
+    r = positions.merge(demand, on=["shop_id", "product_id"], how="left")
+    r = r.merge(supply, on="product_id", how="left", suffixes=("", "_supply"))
+    for column in ("lead_time_days", "lead_time_std_days"):
+        r[column] = r[column].fillna(r[f"{column}_supply"])
+    no_demand = r["mean_daily_demand"].isna()
+    for column in ("mean_daily_demand", "demand_over_protection", "sigma_demand",
+                   "sigma_protection"):
+        r[column] = r[column].fillna(0.0)
+    review = float(demand["review_period_days"].iloc[0]) if len(demand) else np.nan
+    r["review_period_days"] = r["review_period_days"].fillna(review)
+    r["as_of"] = r["as_of"].fillna(demand["as_of"].iloc[0] if len(demand) else r["stock_date"].max())
+    r = r.merge(classes[["product_id", "abc_class", "xyz_class", "service_level"]],
+                on="product_id", how="left", suffixes=("_supply", ""))
+    r["z"] = z_value(r["service_level"].to_numpy("float64"))
+    r["safety_stock"] = r["z"] * r["sigma_demand"]
+    r["reorder_point"] = r["demand_over_protection"] + r["safety_stock"]
+    d = r["mean_daily_demand"].to_numpy("float64")
+    r["economic_order_quantity"] = economic_order_quantity(
+        d * DAYS_PER_YEAR, r["order_cost"], r["unit_cost"], r["holding_cost_rate"],
+        r["pack_size"], r["min_order_qty"])
+    r["order_up_to"] = r["reorder_point"] + np.maximum(
+        r["economic_order_quantity"] - d * r["review_period_days"], 0.0)
+    r["inventory_position"] = r["on_hand"] + r["on_order"]
+    r["days_of_cover"] = days_of_cover(r["on_hand"], d)
+    open_order = (r["on_order"] > 0) & r["expected_arrival"].notna()
+    until_arrival = (r["expected_arrival"] - r["as_of"]).dt.days.clip(lower=0).astype("float64")
+    r["days_to_next_arrival"] = np.where(open_order, until_arrival, r["lead_time_days"])
+    t = r["days_to_next_arrival"].to_numpy("float64")
+    p = r["protection_days"].fillna(r["lead_time_days"] + r["review_period_days"]).to_numpy("float64")
+    lead_term = np.where(open_order, 0.0, d * r["lead_time_std_days"].to_numpy("float64"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sigma_t = np.sqrt(np.where(p > 0, t / p, 0.0) * r["sigma_protection"].to_numpy("float64") ** 2
+                          + lead_term**2)
+    r["stockout_probability"] = stockout_probability(r["on_hand"], d * t, sigma_t)
+    r["reorder_now"] = (r["inventory_position"] <= r["reorder_point"]).astype(bool)
+    need = np.where(r["reorder_now"], r["order_up_to"] - r["inventory_position"], 0.0)
+    r["recommended_qty"] = order_quantity(need, r["pack_size"], r["min_order_qty"])
+    r["order_value"] = r["recommended_qty"] * r["unit_cost"]
+    r.loc[no_demand, "demand_over_protection"] = 0.0
+    return (r[REPORT_COLUMNS].sort_values(["shop_id", "product_id"], kind="stable")
+            .reset_index(drop=True))
+
+
+# ---------------------------------------------------------------- purchase plan and budget
+PLAN_COLUMNS = ["order_date", "expected_arrival", "shop_id", "product_id", "category", "kind",
+                "quantity", "unit_cost", "cost"]
+PROJECTION_COLUMNS = ["date", "shop_id", "product_id", "forecast", "on_hand", "arrivals",
+                      "reorder_point", "inventory_position"]
+
+
+def _daily_forecast(report: pd.DataFrame, sales_forecast: pd.DataFrame, horizon: int) -> np.ndarray:
+    """Daily forecast per report row for ``horizon`` days; the mean daily demand where none."""
+    values = np.repeat(report["mean_daily_demand"].to_numpy("float64")[:, None], horizon, axis=1)
+    fc = (sales_forecast[sales_forecast["level"] == "shop_product"]
+          if len(sales_forecast) else sales_forecast)
+    if len(fc):
+        wide = fc.pivot_table(index=["shop_id", "product_id"], columns="date", values="yhat",
+                              aggfunc="sum").sort_index(axis=1).iloc[:, :horizon]
+        wide = wide.reindex(pd.MultiIndex.from_frame(report[["shop_id", "product_id"]]))
+        found = wide.to_numpy("float64").clip(min=0)
+        values[:, :found.shape[1]] = np.where(np.isnan(found), values[:, :found.shape[1]], found)
+    return values
+
+
+def project_stock(report: pd.DataFrame, supply: pd.DataFrame, sales_forecast: pd.DataFrame,
+                  horizon: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run the policy forward on the forecast: (orders, daily projection) over ``horizon`` days.
+
+    Day 0 is ``as_of``: the orders of the report (``reorder_now``) are placed then; open
+    orders arrive at their expected arrival (one lead time when none is given); every
+    review period the position is checked against the reorder point and an order up to
+    the order-up-to level is placed, arriving one (mean) lead time later. Stock on hand
+    never goes below zero (unmet demand is lost).
+    """
+    if report.empty or horizon < 1:
+        return (pd.DataFrame({c: pd.Series(dtype="float64") for c in PLAN_COLUMNS}),
+                pd.DataFrame({c: pd.Series(dtype="float64") for c in PROJECTION_COLUMNS}))
+    r = report.merge(supply[["product_id", "pack_size", "min_order_qty"]], on="product_id", how="left")
+    n = len(r)
+    as_of = pd.Timestamp(r["as_of"].iloc[0])
+    daily = _daily_forecast(r, sales_forecast, horizon + 1)
+    lead = np.maximum(np.round(r["lead_time_days"].to_numpy("float64")), 1).astype(int)
+    review = int(r["review_period_days"].iloc[0])
+    arrivals = np.zeros((n, horizon + 2 + lead.max()))
+    open_order = r["on_order"].to_numpy("float64")
+    first_arrival = np.where((open_order > 0) & r["expected_arrival"].notna(),
+                             (r["expected_arrival"] - as_of).dt.days.fillna(0).clip(lower=0),
+                             lead).astype(int)
+    np.add.at(arrivals, (np.arange(n), np.minimum(first_arrival, arrivals.shape[1] - 1)), open_order)
+    on_hand = r["on_hand"].to_numpy("float64").copy()
+    rop, up_to = r["reorder_point"].to_numpy("float64"), r["order_up_to"].to_numpy("float64")
+    orders, rows = [], []
+    for day in range(horizon + 1):
+        arrived = arrivals[:, day].copy()
+        on_hand += arrived
+        position = on_hand + arrivals[:, day + 1:].sum(axis=1)
+        if day == 0:
+            qty = r["recommended_qty"].to_numpy("float64")
+        elif day % review == 0:
+            qty = order_quantity(np.where(position <= rop, up_to - position, 0.0),
+                                 r["pack_size"].to_numpy("float64"),
+                                 r["min_order_qty"].to_numpy("float64"))
+        else:
+            qty = np.zeros(n)
+        placed = np.flatnonzero(qty > 0)
+        arrivals[placed, day + lead[placed]] += qty[placed]
+        position = position + qty
+        for i in placed:
+            orders.append((as_of + pd.Timedelta(days=day), as_of + pd.Timedelta(days=day + int(lead[i])),
+                           i, "now" if day == 0 else "planned", qty[i]))
+        on_hand = np.maximum(on_hand - daily[:, day], 0.0)
+        position = position - daily[:, day]
+        rows.append(pd.DataFrame({"date": as_of + pd.Timedelta(days=day), "i": np.arange(n),
+                                  "forecast": daily[:, day], "on_hand": on_hand.copy(),
+                                  "arrivals": arrived, "reorder_point": rop,
+                                  "inventory_position": position}))
+    projection = pd.concat(rows, ignore_index=True)
+    projection["shop_id"] = r["shop_id"].to_numpy()[projection["i"]]
+    projection["product_id"] = r["product_id"].to_numpy()[projection["i"]]
+    plan = pd.DataFrame(orders, columns=["order_date", "expected_arrival", "i", "kind", "quantity"])
+    for column in ("shop_id", "product_id", "category", "unit_cost"):
+        plan[column] = r[column].to_numpy()[plan["i"].to_numpy(int)] if len(plan) else pd.Series(dtype="str")
+    plan["unit_cost"] = plan["unit_cost"].astype("float64")
+    plan["quantity"] = plan["quantity"].astype("float64")
+    plan["cost"] = plan["quantity"] * plan["unit_cost"]
+    plan = plan.astype({"order_date": "datetime64[ns]", "expected_arrival": "datetime64[ns]"})
+    return (plan[PLAN_COLUMNS].sort_values(["order_date", "shop_id", "product_id"], kind="stable")
+            .reset_index(drop=True),
+            projection[PROJECTION_COLUMNS])
+
+
+def purchase_budget(plan: pd.DataFrame) -> pd.DataFrame:
+    """Order cost per week (starting Monday), shop and category."""
+    columns = ["week", "shop_id", "category", "orders", "units", "cost"]
+    if plan.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}).astype(
+            {"week": "datetime64[ns]", "shop_id": "str", "category": "str", "orders": "int64"})
+    week = pd.to_datetime(plan["order_date"]).dt.to_period("W-SUN").dt.start_time
+    out = (plan.assign(week=week).groupby(["week", "shop_id", "category"], as_index=False)
+           .agg(orders=("quantity", "size"), units=("quantity", "sum"), cost=("cost", "sum")))
+    return out[columns].astype({"week": "datetime64[ns]", "orders": "int64"})
+
+
+def dashboard_metrics(products: pd.DataFrame, sales_forecast: pd.DataFrame, report: pd.DataFrame,
+                      supply: pd.DataFrame, organisation: str) -> pd.DataFrame:
+    """One row for the organisation.
+
+    ``expected_stockouts_avoided``: over the pairs to reorder now, the chance of a stock-out
+    within the protection interval without the order (``P(demand > position)``) minus the
+    accepted risk with it (``1 - service_level``): the stock-out cycles the orders prevent.
+    """
+    fc = sales_forecast[sales_forecast["level"] == "product"] if len(sales_forecast) else sales_forecast
+    prices = supply.set_index("product_id")["standard_price"]
+    units = float(fc["yhat"].clip(lower=0).sum()) if len(fc) else 0.0
+    revenue = float((fc["yhat"].clip(lower=0) * fc["product_id"].map(prices)).sum()) if len(fc) else 0.0
+    now = report[report["reorder_now"]] if len(report) else report
+    if len(now):
+        risk = stockout_probability(now["inventory_position"], now["demand_over_protection"],
+                                    now["sigma_demand"])
+        avoided = float(np.clip(risk - (1 - now["service_level"].to_numpy("float64")), 0, None).sum())
+    else:
+        avoided = 0.0
+    stock_value = float((report["on_hand"] * report["unit_cost"]).sum()) if len(report) else 0.0
+    return pd.DataFrame([{
+        "organisation": organisation,
+        "as_of": pd.Timestamp(report["as_of"].iloc[0]) if len(report) else pd.NaT,
+        "total_products": int(products["product_id"].nunique()),
+        "forecast_days": int(fc["date"].nunique()) if len(fc) else 0,
+        "total_forecast_units": units,
+        "total_forecast_revenue": revenue,
+        "products_to_reorder_now": int(now["product_id"].nunique()) if len(now) else 0,
+        "pairs_to_reorder_now": len(now),
+        "order_value_now": float(now["order_value"].sum()) if len(now) else 0.0,
+        "stock_value": stock_value,
+        "expected_stockouts_avoided": avoided,
+    }]).astype({"as_of": "datetime64[ns]"})

@@ -1,0 +1,1 @@
+"""Tests of customer segmentation and value."""
