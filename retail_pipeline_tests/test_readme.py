@@ -45,3 +45,11 @@ def test_the_layout_section_matches_the_tree():
     assert tree - named == set(), "folders missing from the README layout"
     assert {n for n in named if n.startswith("retail_pipeline/")} - tree == set(), \
         "the README layout names folders that do not exist"
+
+
+def test_every_chart_is_named_with_what_it_shows():
+    from retail_pipeline.definitions import defs
+    from retail_pipeline.defs.helpers import charts_markdown
+
+    table = charts_markdown(defs())
+    assert table.count("\n") >= 20 and table in README

@@ -14,7 +14,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from retail_pipeline.contract import ContractError
+from retail_pipeline.contract import ContractError, by_rule_lines
+from retail_pipeline.contract.validation import count_by_rule
 from retail_pipeline.ingest import cleanup
 from retail_pipeline.ingest.backups import (
     DEFAULT_KEEP,
@@ -41,7 +42,12 @@ MappingOption = Annotated[Path | None, typer.Option("--mapping", "-m", exists=Tr
                                                     help=MAPPING_HELP)]
 
 
-def _problems(problems, total: int) -> None:
+def _problems(problems, total: int, by_rule=None) -> None:
+    by_rule = count_by_rule(problems) if by_rule is None else by_rule
+    console.print("per rule:")
+    for line in by_rule_lines(by_rule):
+        console.print(f"  * {line}", markup=False)
+    console.print("row by row:")
     for problem in problems:
         console.print(f"  - {problem}", markup=False)
     if total > len(problems):
@@ -81,7 +87,7 @@ def register(app: typer.Typer) -> None:
             result = check_file(file, mapping)
         except ContractError as exc:
             console.print(f"[red]the mapping file is not valid[/red] ({exc.total} problem(s)):")
-            _problems(exc.problems, exc.total)
+            _problems(exc.problems, exc.total, exc.by_rule)
             raise typer.Exit(2) from None
         console.print(f"file:    {result.file}", markup=False)
         console.print(f"upload:  {result.upload_id} (sha256 {result.sha256})")
@@ -93,7 +99,7 @@ def register(app: typer.Typer) -> None:
             console.print("[green]OK: the file would be accepted[/green]")
             return
         console.print(f"[red]REJECTED[/red]: {result.total_problems} problem(s):")
-        _problems(result.problems, result.total_problems)
+        _problems(result.problems, result.total_problems, result.by_rule)
         raise typer.Exit(1)
 
     @app.command()
@@ -114,7 +120,7 @@ def register(app: typer.Typer) -> None:
             mapping = resolve_mapping(mapping)
         except ContractError as exc:
             console.print(f"[red]the mapping file is not valid[/red] ({exc.total} problem(s)):")
-            _problems(exc.problems, exc.total)
+            _problems(exc.problems, exc.total, exc.by_rule)
             raise typer.Exit(2) from None
         statuses = []
         if files:

@@ -21,12 +21,14 @@ from retail_pipeline.contract.validation import (
     MAX_REPORTED,
     ContractError,
     Problem,
+    RuleCount,
+    by_rule_lines,
     empty_frame,
     validate,
 )
 
 __all__ = [
     "DATE", "ENTITIES", "FLOAT", "INTEGER", "STRING", "Column", "Entity", "RowRule", "EARLIEST_DATE",
-    "FIRST_DATA_ROW", "LATEST_DATE", "MAX_REPORTED", "ContractError", "Problem", "empty_frame",
+    "FIRST_DATA_ROW", "LATEST_DATE", "MAX_REPORTED", "ContractError", "Problem", "RuleCount", "by_rule_lines", "empty_frame",
     "validate",
 ]

@@ -7,7 +7,7 @@ the first data row is row 2.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -50,15 +50,60 @@ class Problem:
         }
 
 
-class ContractError(ValueError):
-    """Raised when a table breaks the contract; carries the first problems and the total."""
+EXAMPLES_PER_RULE = 3
 
-    def __init__(self, problems: list[Problem], total: int | None = None):
+
+def rule_kind(rule: str) -> str:
+    """The rule a problem breaks, without its particulars ("duplicate key: already used on
+    row 7" and "... on row 9" are both "duplicate key")."""
+    return rule.split(":", 1)[0]
+
+
+@dataclass
+class RuleCount:
+    """How many problems break one rule, and the first few of them."""
+
+    count: int = 0
+    examples: list[Problem] = field(default_factory=list)
+
+    def add(self, problem: Problem) -> None:
+        self.count += 1
+        if len(self.examples) < EXAMPLES_PER_RULE:
+            self.examples.append(problem)
+
+    def as_dict(self) -> dict:
+        return {"count": self.count, "examples": [p.as_dict() for p in self.examples]}
+
+
+def count_by_rule(problems: list[Problem]) -> dict[str, RuleCount]:
+    counts: dict[str, RuleCount] = {}
+    for problem in problems:
+        counts.setdefault(rule_kind(problem.rule), RuleCount()).add(problem)
+    return counts
+
+
+def by_rule_lines(by_rule: dict[str, RuleCount]) -> list[str]:
+    """One line per rule, most frequent first: count, rule, first examples."""
+    lines = []
+    for kind, rc in sorted(by_rule.items(), key=lambda kv: -kv[1].count):
+        shown = "; ".join(str(p) for p in rc.examples)
+        lines.append(f"{rc.count} x {kind} (first: {shown})")
+    return lines
+
+
+class ContractError(ValueError):
+    """Raised when a table breaks the contract; carries the problems counted per rule (with
+    the first examples of each), the first problems and the total."""
+
+    def __init__(self, problems: list[Problem], total: int | None = None,
+                 by_rule: dict[str, RuleCount] | None = None):
         self.problems = problems
         self.total = len(problems) if total is None else total
+        self.by_rule = count_by_rule(problems) if by_rule is None else by_rule
+        counted = "\n".join(f"  * {line}" for line in by_rule_lines(self.by_rule))
         shown = "\n".join(f"  - {p}" for p in problems)
         more = f"\n  ... and {self.total - len(problems)} more" if self.total > len(problems) else ""
-        super().__init__(f"{self.total} problem(s):\n{shown}{more}")
+        super().__init__(f"{self.total} problem(s); per rule:\n{counted}\nrow by row:\n{shown}{more}")
 
 
 MAX_REPORTED = 20
@@ -70,19 +115,33 @@ class _Collector:
         self.file, self.limit = file, limit
         self.problems: list[Problem] = []
         self.total = 0
+        self.by_rule: dict[str, RuleCount] = {}
 
     def add_rows(self, mask: np.ndarray, rows: np.ndarray, column: str, values: pd.Series, rule: str):
         idx = np.flatnonzero(mask)
+        if len(idx) == 0:
+            return
         self.total += len(idx)
-        for i in idx[: max(0, self.limit - len(self.problems))]:
+        counted = self.by_rule.setdefault(rule_kind(rule), RuleCount())
+        counted.count += len(idx)
+        wanted = max(self.limit - len(self.problems), EXAMPLES_PER_RULE - len(counted.examples))
+        for i in idx[: max(0, wanted)]:
             value = values.iloc[i]
             shown = None if value is None or pd.isna(value) else str(value)
-            self.problems.append(Problem(self.file, int(rows[i]), column, shown, rule))
+            problem = Problem(self.file, int(rows[i]), column, shown, rule)
+            if len(self.problems) < self.limit:
+                self.problems.append(problem)
+            if len(counted.examples) < EXAMPLES_PER_RULE:
+                counted.examples.append(problem)
 
     def add(self, problem: Problem):
         self.total += 1
+        self.by_rule.setdefault(rule_kind(problem.rule), RuleCount()).add(problem)
         if len(self.problems) < self.limit:
             self.problems.append(problem)
+
+    def error(self) -> ContractError:
+        return ContractError(self.problems, self.total, self.by_rule)
 
 
 def _blank(values: pd.Series) -> np.ndarray:
@@ -133,7 +192,7 @@ def validate(
     if missing:
         for name in missing:
             found.add(Problem(file, 1, name, None, f"required column '{name}' is missing from the header"))
-        raise ContractError(found.problems, found.total)
+        raise found.error()
     if len(frame) == 0:
         raise ContractError([Problem(file, None, None, None, "the file has a header but no data rows")])
     rows = np.arange(FIRST_DATA_ROW, FIRST_DATA_ROW + len(frame)) if rows is None else rows
@@ -203,7 +262,7 @@ def validate(
             found.add(Problem(file, int(rows[i]), key_name, " / ".join(keys[i]),
                               f"duplicate key: already used on row {first_row[keys[i]]}"))
     if found.total:
-        raise ContractError(found.problems, found.total)
+        raise found.error()
     result = pd.DataFrame(out, index=frame.index)
     for extra in frame.columns:
         if extra not in result.columns:

@@ -146,3 +146,17 @@ def settings_from_config(config: dg.Config, settings_cls, **overrides):
     names = {f.name for f in dataclasses.fields(settings_cls)}
     values = {k: v for k, v in config.model_dump().items() if k in names}
     return settings_cls(**{**values, **overrides})
+
+
+def charts_markdown(definitions: dg.Definitions) -> str:
+    """Every chart asset with its file and what it shows, for the README (a test compares)."""
+    rows = ["| chart asset | group | file | what it shows |", "|---|---|---|---|"]
+    graph = definitions.get_repository_def().asset_graph
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        if "png" not in node.kinds:
+            continue
+        text, _, rest = (node.description or "").partition(" (`data/charts/")
+        file_name = rest.split("`", 1)[0]
+        rows.append(f"| `{key.to_user_string()}` | {node.group_name} | `{file_name}` | {text} |")
+    return "\n".join(rows)

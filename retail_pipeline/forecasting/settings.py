@@ -6,15 +6,14 @@ generated from its documented fields (``metadata["doc"]``), so the two cannot dr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from retail_pipeline.platform.knobs import documented as _doc
 
 MODEL_NAMES = ("seasonal_naive", "prophet", "random_forest", "global_hgb", "croston", "sba",
                "tsb")
 INTERMITTENT_MODELS = ("croston", "sba", "tsb")
 
-def _doc(default, doc: str):
-    """A settings field whose ``doc`` becomes the launchpad description of its config knob."""
-    return field(default=default, metadata={"doc": doc})
 
 
 @dataclass(frozen=True)

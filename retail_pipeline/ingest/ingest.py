@@ -40,7 +40,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retail_pipeline.contract import Problem
+from retail_pipeline.contract import Problem, RuleCount, by_rule_lines
+from retail_pipeline.contract.validation import count_by_rule
 from retail_pipeline.ingest import backups, cleanup, incoming
 from retail_pipeline.ingest.incoming import NotRegularFileError, Refused, Snapshot
 from retail_pipeline.ingest.ledger import Ledger, upload_id
@@ -90,6 +91,11 @@ class CheckResult:
     rows: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     total_problems: int = 0
+    by_rule: dict[str, RuleCount] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.problems and not self.by_rule:
+            self.by_rule = count_by_rule(self.problems)
 
     @property
     def accepted(self) -> bool:
@@ -126,7 +132,12 @@ class IngestResult:
     error_path: Path | None = None
     backup_id: str | None = None
     summary: str = ""
+    by_rule: dict[str, RuleCount] = field(default_factory=dict)
     note: str = ""  # something the operator should know (e.g. the original was left in place)
+
+    def __post_init__(self):
+        if self.problems and not self.by_rule:
+            self.by_rule = count_by_rule(self.problems)
 
     @property
     def upload_id(self) -> str:
@@ -148,7 +159,8 @@ def _check_bytes(raw: bytes, name: str, mapping: Mapping | None, sha: str | None
     try:
         parsed = read_upload(raw, name, mapping, limits.max_bytes, limits.max_columns)
     except UploadRejected as exc:
-        return CheckResult(name, sha, exc.format, exc.entity, {}, exc.problems, exc.total), None
+        return (CheckResult(name, sha, exc.format, exc.entity, {}, exc.problems, exc.total, exc.by_rule),
+                None)
     entity = next(iter(parsed.tables))
     rows = {e: len(f) for e, f in parsed.tables.items()}
     return CheckResult(name, sha, parsed.format, entity, rows), parsed
@@ -304,6 +316,8 @@ def _reject(snapshot: Snapshot, layout: DataLayout, check: CheckResult, from_inc
     error_path = target.with_name(target.name + ".error.json")
     summary = (f"{snapshot.name} was rejected and nothing was stored: {check.total_problems} problem(s) "
                f"({check.format or 'format not recognised'}). "
+               + ("Per rule: " + " ".join(f"{line}." for line in by_rule_lines(check.by_rule)) + " Row by row: "
+                  if check.by_rule else "")
                + " ".join(f"[{i + 1}] {p}." for i, p in enumerate(check.problems[:5]))
                + (f" ... and {check.total_problems - 5} more." if check.total_problems > 5 else "")
                + " Fix the file and drop it into incoming/ again.")
@@ -312,6 +326,7 @@ def _reject(snapshot: Snapshot, layout: DataLayout, check: CheckResult, from_inc
         "sha256": check.sha256,
         "entity": check.entity,
         "format": check.format,
+        "problems_by_rule": {kind: rc.as_dict() for kind, rc in check.by_rule.items()},
         "problems": [p.as_dict() for p in check.problems],
         "total": check.total_problems,
         "summary": summary,
@@ -320,7 +335,8 @@ def _reject(snapshot: Snapshot, layout: DataLayout, check: CheckResult, from_inc
     quarantined, note = _set_aside(snapshot, layout.quarantine, from_incoming)
     return IngestResult(snapshot.name, check.sha256, REJECTED, check.format, check.entity, {},
                         check.problems, check.total_problems, quarantine_path=quarantined,
-                        error_path=error_path, summary=_with_note(summary, note), note=note)
+                        error_path=error_path, summary=_with_note(summary, note), note=note,
+                        by_rule=check.by_rule)
 
 
 def _refused(refused: Refused, layout: DataLayout, from_incoming: bool) -> IngestResult:

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from retail_pipeline.contract import ENTITIES, MAX_REPORTED, ContractError, Problem, validate
+from retail_pipeline.contract import (
+    ENTITIES,
+    MAX_REPORTED,
+    ContractError,
+    Problem,
+    RuleCount,
+    validate,
+)
+from retail_pipeline.contract.validation import EXAMPLES_PER_RULE
 from retail_pipeline.ingest import formats, sniff, tables
 from retail_pipeline.ingest.fast_validate import validate_fast
 from retail_pipeline.ingest.mapping import Mapping
@@ -40,7 +48,7 @@ class UploadRejected(ContractError):
     """A ContractError that also says how far the file was understood."""
 
     def __init__(self, error: ContractError, format: str | None, entity: str | None):
-        super().__init__(error.problems, error.total)
+        super().__init__(error.problems, error.total, error.by_rule)
         self.format, self.entity = format, entity
 
 
@@ -80,7 +88,7 @@ def read_upload(raw: bytes, file: str, mapping: Mapping | None = None,
             parts = [mapping.apply(raw_table, file)]
         else:
             parts = formats.canonical_frames(found, raw_table.frame, raw_table.row_numbers())
-        validated, problems, total = {}, [], 0
+        validated, problems, total, by_rule = {}, [], 0, {}
         for part in parts:
             fast = validate_fast(part.frame, part.entity, part.date_format)
             if fast is not None:
@@ -92,8 +100,12 @@ def read_upload(raw: bytes, file: str, mapping: Mapping | None = None,
             except ContractError as exc:
                 problems += exc.problems
                 total += exc.total
+                for kind, counted in exc.by_rule.items():
+                    merged = by_rule.setdefault(kind, RuleCount())
+                    merged.count += counted.count
+                    merged.examples = (merged.examples + counted.examples)[:EXAMPLES_PER_RULE]
         if problems:
-            raise ContractError(problems[:MAX_REPORTED], total)
+            raise ContractError(problems[:MAX_REPORTED], total, by_rule)
         return Parsed(file, label, validated, raw_table.sheet)
     except UploadRejected:
         raise

@@ -6,12 +6,9 @@ empty; a value in the upload always wins (see ``supply.supply_attributes``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-
-def _doc(default, doc: str):
-    """A settings field whose ``doc`` becomes the launchpad description of its config knob."""
-    return field(default=default, metadata={"doc": doc})
+from retail_pipeline.platform.knobs import documented as _doc
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,9 @@ Each dataclass is the single definition of its step's settings; the launchpad co
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-
-def _doc(default, doc: str):
-    return field(default=default, metadata={"doc": doc})
+from retail_pipeline.platform.knobs import documented as _doc
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,9 @@ configs are generated from their documented fields (``metadata["doc"]``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-
-def _doc(default, doc: str):
-    return field(default=default, metadata={"doc": doc})
+from retail_pipeline.platform.knobs import documented as _doc
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from retail_pipeline.contract import by_rule_lines
 from retail_pipeline.defs.automation import WRITES_TAG, refresh_all
 from retail_pipeline.defs.resources import DataDirResource
 from retail_pipeline.ingest import cleanup, sensor_plan
@@ -97,7 +98,11 @@ def upload(context: dg.AssetExecutionContext, config: UploadConfig,
     if result.note:
         metadata["note"] = result.note
     if result.status == REJECTED:
-        metadata["problems"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in result.problems))
+        metadata["problems_by_rule"] = dg.MetadataValue.json(
+            {kind: rc.as_dict() for kind, rc in result.by_rule.items()})
+        metadata["problems"] = dg.MetadataValue.md(
+            "\n".join([f"- **{line}**" for line in by_rule_lines(result.by_rule)]
+                      + [f"- {p}" for p in result.problems]))
         metadata["total_problems"] = result.total_problems
         if result.error_path is not None:
             metadata["error_json"] = dg.MetadataValue.path(str(result.error_path))
