@@ -6,17 +6,7 @@ from retail_pipeline.contract.entities import ENTITIES, Column
 
 
 def _rule(column: Column) -> str:
-    parts = []
-    if column.min is not None:
-        parts.append(f"{'>' if column.min_exclusive else '>='} {column.min:g}")
-    if column.max is not None:
-        parts.append(f"<= {column.max:g}")
-    if column.optional:
-        parts.append("optional column")
-    else:
-        parts.append("may be empty" if column.nullable else "required")
-    text = ", ".join(parts)
-    return f"{text}; {column.doc}" if column.doc else text
+    return f"{column.constraints()}; {column.doc}" if column.doc else column.constraints()
 
 
 def contract_markdown() -> str:

@@ -35,8 +35,12 @@ class Column:
         return _DTYPES[self.kind]
 
     def rule(self) -> str:
-        """Human-readable rule, used in the README table and in error messages."""
-        parts = [self.kind]
+        """Human-readable rule, used in asset descriptions and in error messages."""
+        return f"{self.kind}, {self.constraints()}"
+
+    def constraints(self) -> str:
+        """The rule without the type: range, and whether the value or column may be absent."""
+        parts = []
         if self.min is not None:
             parts.append(f"{'>' if self.min_exclusive else '>='} {self.min:g}")
         if self.max is not None:

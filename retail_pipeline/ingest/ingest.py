@@ -34,7 +34,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -237,18 +236,13 @@ def _free_name(folder: Path, name: str, sha: str, size: int) -> tuple[Path, bool
 
 def _copy_stream(source: Path, target: Path) -> None:
     """Copy a file too large to hold in memory, never following a final link."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        with os.fdopen(os.open(source, flags), "rb") as src, os.fdopen(fd, "wb") as dst:
-            for block in iter(lambda: src.read(incoming.READ_BLOCK), b""):
-                dst.write(block)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    with atomic.replacing(target) as tmp, os.fdopen(os.open(source, flags), "rb") as src, \
+            open(tmp, "wb") as dst:
+        for block in iter(lambda: src.read(incoming.READ_BLOCK), b""):
+            dst.write(block)
+        dst.flush()
+        os.fsync(dst.fileno())
 
 
 def _keep_copy(snapshot: Snapshot, folder: Path) -> Path:

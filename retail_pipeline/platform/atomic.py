@@ -25,17 +25,27 @@ def _temp_beside(path: Path) -> str:
     return tmp
 
 
-def write_bytes(path: Path, data: bytes) -> Path:
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[str]:
+    """A temporary name beside ``path``; on success it replaces ``path``, else it is removed.
+
+    Readers see the old file or the new one, never a half-written one; a write killed
+    half-way leaves a hidden ``.<name>.*.tmp`` that the clean-up removes later.
+    """
     tmp = _temp_beside(path)
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    with replacing(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
     return path
 
 
@@ -57,25 +67,15 @@ def parquet(frame, target) -> None:
 
 
 def write_parquet(path: Path, frame) -> Path:
-    tmp = _temp_beside(path)
-    try:
+    with replacing(path) as tmp:
         parquet(frame, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
 def copy(source: Path, target: Path) -> Path:
     """Copy byte for byte; the target appears complete or not at all."""
-    tmp = _temp_beside(target)
-    try:
+    with replacing(target) as tmp:
         shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 

@@ -7,7 +7,6 @@ then rename) so the UI never shows a half-written picture.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
+
+from retail_pipeline.platform import atomic  # noqa: E402
 
 sns.set_theme(style="whitegrid", context="notebook")
 
@@ -24,9 +25,9 @@ DPI = 110
 def save_figure(fig: plt.Figure, path: Path | str, dpi: int = DPI) -> Path:
     """Write ``fig`` to ``path`` as PNG without ever leaving a half-written file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic.replacing(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path

@@ -36,7 +36,6 @@ import pickle
 import platform
 import secrets
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -45,7 +44,7 @@ from typing import Any
 
 import pandas as pd
 
-from retail_pipeline.platform import settings
+from retail_pipeline.platform import atomic, settings
 
 _LIBRARIES = ("numpy", "pandas", "scikit-learn", "prophet", "statsmodels")
 
@@ -151,7 +150,7 @@ class ModelRegistry:
         return body
 
     def _write_index(self, body: dict) -> None:
-        _atomic_write(self.index_path, json.dumps(
+        atomic.write_bytes(self.index_path, json.dumps(
             {"body": body, "hmac": self._sign(body)}, indent=1, sort_keys=True).encode())
 
     def rotate_key(self, old_key: bytes) -> int:
@@ -188,8 +187,8 @@ class ModelRegistry:
             libraries=library_versions(), size_bytes=len(blob))
         with self._locked():
             body = self._read_index()
-            _atomic_write(self.root / record.file, blob)
-            _atomic_write((self.root / record.file).with_suffix(".json"),
+            atomic.write_bytes(self.root / record.file, blob)
+            atomic.write_bytes((self.root / record.file).with_suffix(".json"),
                           json.dumps(asdict(record), indent=2).encode())
             body["versions"][version] = asdict(record)
             body["latest"][name] = version
@@ -307,18 +306,3 @@ def _check_name(name: str) -> None:
 
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

@@ -134,7 +134,10 @@ def _copy_insert(table, conn, keys, data_iter) -> None:
 
 @dataclass(frozen=True)
 class History:
-    """How much of a history-mode table to keep (newest first) and what to index."""
+    """How much of a history-mode table to keep (newest first) and what to index.
+
+    Neither limit given: the newest ``RETAIL_HISTORY_KEEP_ROWS`` rows are kept.
+    """
 
     keep_rows: int | None = None
     keep_runs: int | None = None
@@ -246,7 +249,10 @@ class Warehouse:
 
         Returns ``{"appended": n, "deleted": m, "kept": k}``.
         """
-        policy = policy or History(keep_rows=settings.history_keep_rows())
+        policy = policy or History()
+        if policy.keep_rows is None and policy.keep_runs is None:  # no limit given: the default
+            policy = History(keep_rows=settings.history_keep_rows(),
+                             index_columns=policy.index_columns)
         clash = [c for c in ("id", "run_id") if c in frame.columns]
         if clash:
             raise ValueError(f"history table {name}: columns {clash} are reserved")

@@ -20,7 +20,6 @@ from retail_pipeline.defs.helpers import (
 )
 from retail_pipeline.defs.resources import DataDirResource, WarehouseResource
 from retail_pipeline.marketing.settings import BudgetSettings, MMMSettings
-from retail_pipeline.platform import settings
 from retail_pipeline.platform.registry import ModelRegistry
 from retail_pipeline.platform.warehouse import History
 
@@ -56,10 +55,6 @@ class ChannelForecastConfig(dg.Config):
     history_days: int = Field(default=90, description="Days of history written beside the "
                                                       "forecast (actual vs predicted).")
     n_jobs: int = Field(default=2, description="Threads for the backtest tasks.")
-
-
-def _history(*index_columns: str) -> History:
-    return History(keep_rows=settings.history_keep_rows(), index_columns=index_columns)
 
 
 @dg.multi_asset(
@@ -116,7 +111,8 @@ def media_mix_model(context: dg.AssetExecutionContext, config: MMMConfig,
     yield serve(context, warehouse, contributions, "media_mix_contributions",
                 output_name="media_mix_contributions", status=status, **meta)
     yield serve(context, warehouse, roi, "ml_roi_forecast", current=False,
-                history=_history("channel"), output_name="ml_roi_forecast", status=status)
+                history=History(index_columns=("channel",)), output_name="ml_roi_forecast",
+                status=status)
 
 
 @dg.multi_asset(
@@ -160,9 +156,11 @@ def channel_forecast(context: dg.AssetExecutionContext, config: ChannelForecastC
         pd.DataFrame(columns=ROI_COLUMNS), pd.DataFrame(columns=REACH_COLUMNS))
     context.log.info(status)
     yield serve(context, warehouse, roi, "ml_roi_timeseries", current=False,
-                history=_history("date", "channel"), output_name="ml_roi_timeseries", status=status)
+                history=History(index_columns=("date", "channel")),
+                output_name="ml_roi_timeseries", status=status)
     yield serve(context, warehouse, reach, "ml_reach_ctr_timeseries", current=False,
-                history=_history("date", "channel"), output_name="ml_reach_ctr_timeseries",
+                history=History(index_columns=("date", "channel")),
+                output_name="ml_reach_ctr_timeseries",
                 status=status)
 
 
@@ -195,7 +193,8 @@ def budget_recommendation(context: dg.AssetExecutionContext, config: BudgetConfi
                        {k: (v[0], v[1]) for k, v in config.channel_bounds.items()})
     context.log.info(result.status)
     yield serve(context, warehouse, result.budget, "ml_budget_rec", current=False,
-                history=_history("channel"), output_name="ml_budget_rec", status=result.status,
+                history=History(index_columns=("channel",)), output_name="ml_budget_rec",
+                status=result.status,
                 **result.metadata)
     yield serve(context, warehouse, result.curves, "response_curves",
                 output_name="response_curves", status=result.status)
