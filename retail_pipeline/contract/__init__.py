@@ -12,7 +12,9 @@ from retail_pipeline.contract.entities import (
     STRING,
     Column,
     Entity,
+    LINE_TYPES,
     RowRule,
+    SignRule,
 )
 from retail_pipeline.contract.validation import (
     EARLIEST_DATE,
@@ -28,7 +30,7 @@ from retail_pipeline.contract.validation import (
 )
 
 __all__ = [
-    "DATE", "ENTITIES", "FLOAT", "INTEGER", "STRING", "Column", "Entity", "RowRule", "EARLIEST_DATE",
+    "DATE", "ENTITIES", "FLOAT", "INTEGER", "STRING", "Column", "Entity", "RowRule", "SignRule", "LINE_TYPES", "EARLIEST_DATE",
     "FIRST_DATA_ROW", "LATEST_DATE", "MAX_REPORTED", "ContractError", "Problem", "RuleCount", "by_rule_lines", "empty_frame",
     "validate",
 ]

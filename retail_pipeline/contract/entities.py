@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+import pandas as pd
+
 STRING, INTEGER, FLOAT, DATE = "string", "integer", "float", "date"
 _DTYPES = {STRING: "str", INTEGER: "Int64", FLOAT: "float64", DATE: "datetime64[ns]"}
 
@@ -29,6 +32,10 @@ class Column:
     doc: str = ""
     optional: bool = False
     """The column may be left out of the header entirely (then every value is empty)."""
+    nonzero: bool = False
+    """0 is refused (a line of zero units says nothing happened)."""
+    choices: tuple[str, ...] = ()
+    """The only values allowed (compared without case or surrounding spaces; stored lower-case)."""
 
     @property
     def dtype(self) -> str:
@@ -41,6 +48,10 @@ class Column:
     def constraints(self) -> str:
         """The rule without the type: range, and whether the value or column may be absent."""
         parts = []
+        if self.choices:
+            parts.append("one of " + ", ".join(self.choices))
+        if self.nonzero:
+            parts.append("not 0")
         if self.min is not None:
             parts.append(f"{'>' if self.min_exclusive else '>='} {self.min:g}")
         if self.max is not None:
@@ -65,6 +76,36 @@ class RowRule:
     def text(self) -> str:
         return f"{self.column} must be at most {self.other} when both are given"
 
+    def broken(self, values: dict) -> np.ndarray:
+        """Rows (of the typed columns ``values``) that break the rule."""
+        low = pd.Series(values[self.column]).astype("float64").to_numpy()
+        high = pd.Series(values[self.other]).astype("float64").to_numpy()
+        with np.errstate(invalid="ignore"):
+            return low > high  # NaN on either side compares False: checked only when both given
+
+
+@dataclass(frozen=True)
+class SignRule:
+    """The sign of a number follows a type column: ``negative`` types need a value below 0,
+    ``positive`` ones a value above 0; an empty type (or any other) takes either sign."""
+
+    column: str
+    by: str
+    negative: tuple[str, ...]
+    positive: tuple[str, ...]
+
+    def text(self) -> str:
+        return (f"{self.column} must be negative when {self.by} is {' or '.join(self.negative)} "
+                f"and positive when it is {' or '.join(self.positive)}")
+
+    def broken(self, values: dict) -> np.ndarray:
+        number = pd.Series(values[self.column]).astype("float64").to_numpy()
+        kind = pd.Series(values[self.by]).astype("str").str.lower()
+        negative = kind.isin(self.negative).to_numpy()
+        positive = kind.isin(self.positive).to_numpy()
+        with np.errstate(invalid="ignore"):
+            return (negative & (number >= 0)) | (positive & (number <= 0))
+
 
 @dataclass(frozen=True)
 class Entity:
@@ -73,7 +114,7 @@ class Entity:
     key: tuple[str, ...]
     doc: str = ""
     references: dict[str, str] = field(default_factory=dict)  # column -> entity
-    row_rules: tuple[RowRule, ...] = ()
+    row_rules: tuple[RowRule | SignRule, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -88,6 +129,12 @@ class Entity:
         return next(c for c in self.columns if c.name == name)
 
 
+SALE, RETURN, CANCELLATION, VOID = "sale", "return", "cancellation", "void"
+LINE_TYPES = (SALE, RETURN, CANCELLATION, VOID)
+"""What a transaction line is: ``return`` and ``cancellation`` lines take units back (negative
+quantity; a cancellation is a whole invoice or order taken back, e.g. a ``C`` invoice);
+``void`` lines record an order that never became a sale and count in no total."""
+
 TRANSACTIONS = Entity(
     "transactions",
     (
@@ -95,14 +142,20 @@ TRANSACTIONS = Entity(
         Column("customer_id", STRING, nullable=True, doc="who bought (empty for walk-ins)"),
         Column("product_id", STRING, doc="what was sold"),
         Column("shop_id", STRING, doc="where it was sold"),
-        Column("quantity", INTEGER, min=0, min_exclusive=True, max=100_000, doc="units sold"),
+        Column("quantity", INTEGER, min=-100_000, max=100_000, nonzero=True,
+               doc="units sold; negative for units that came back (a return or cancellation)"),
         Column("actual_price", FLOAT, min=0, max=1_000_000, doc="unit price paid"),
         Column("transaction_date", DATE, doc="date or date-time of the sale"),
-        Column("payment_method", STRING, doc="cash, card, mobile, ..."),
+        Column("payment_method", STRING, nullable=True, doc="cash, card, mobile, ...; empty when the export does not say"),
+        Column("line_type", STRING, nullable=True, optional=True, choices=LINE_TYPES,
+               doc="empty: sale when quantity > 0, return when < 0; `void`: an order that never "
+                   "became a sale (cancelled or voided before payment), kept but counted nowhere"),
     ),
     key=("transaction_id",),
-    doc="One row per sold product line.",
+    doc=("One row per product line of a sale, a return or a cancellation (negative quantity: "
+         "units that came back); returns are kept, never counted as sales."),
     references={"customer_id": "customers", "product_id": "products", "shop_id": "shops"},
+    row_rules=(SignRule("quantity", "line_type", negative=("return", "cancellation"), positive=("sale",)),),
 )
 CUSTOMERS = Entity(
     "customers",
@@ -124,7 +177,7 @@ PRODUCTS = Entity(
     (
         Column("product_id", STRING),
         Column("product_name", STRING),
-        Column("category", STRING),
+        Column("category", STRING, nullable=True, doc="empty when the export has none (shown as 'uncategorised')"),
         Column("brand", STRING, nullable=True),
         Column("standard_price", FLOAT, min=0, min_exclusive=True, max=1_000_000),
     ),

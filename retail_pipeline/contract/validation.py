@@ -208,6 +208,10 @@ def validate(
             found.add_rows(blank, rows, col.name, raw, f"{col.name} must not be empty")
         if col.kind == STRING:
             text = raw.astype("str").str.strip()
+            if col.choices:
+                text = text.str.lower()
+                found.add_rows(~text.isin(col.choices).to_numpy() & ~blank, rows, col.name, raw,
+                               f"{col.name} must be one of {', '.join(col.choices)}")
             out[col.name] = text.where(~blank, None).astype("str")
             continue
         if col.kind == DATE:
@@ -239,17 +243,15 @@ def validate(
         if col.max is not None:
             found.add_rows(values > col.max, rows, col.name, raw,
                            f"{col.name} must be at most {col.max:g}")
+        if col.nonzero:
+            found.add_rows(values == 0, rows, col.name, raw, f"{col.name} must not be 0")
         if col.kind == INTEGER:
             safe = np.where(np.isnan(values) | (np.floor(values) != values), np.nan, values)
             out[col.name] = pd.array(safe, dtype="Float64").astype("Int64")
         else:
             out[col.name] = numbers
     for rule in entity.row_rules:
-        low = pd.Series(out[rule.column]).astype("float64").to_numpy()
-        high = pd.Series(out[rule.other]).astype("float64").to_numpy()
-        with np.errstate(invalid="ignore"):
-            broken = low > high  # NaN on either side compares False: checked only when both given
-        found.add_rows(broken, rows, rule.column, frame[rule.column], rule.text())
+        found.add_rows(rule.broken(out), rows, rule.column, frame[rule.column], rule.text())
     key_frame = pd.DataFrame({k: out[k] for k in entity.key})
     dup = key_frame.duplicated(keep="first").to_numpy()
     if dup.any():

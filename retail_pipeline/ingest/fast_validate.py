@@ -164,8 +164,11 @@ def _parse_dates(text: pa.ChunkedArray, date_format: str | None) -> pa.ChunkedAr
 def validate_fast(frame: pd.DataFrame, entity: Entity | str, date_format: str | None = None) -> pd.DataFrame | None:
     """The canonical table when every rule certainly holds, else None (use contract.validate)."""
     entity = ENTITIES[entity] if isinstance(entity, str) else entity
-    if len(frame) == 0 or entity.row_rules or any(c not in frame.columns for c in entity.column_names):
+    if len(frame) == 0 or any(c not in frame.columns for c in entity.required_names):
         return None
+    absent = [c for c in entity.column_names if c not in frame.columns]
+    if absent:  # optional columns left out of the header: every value empty
+        frame = frame.assign(**{name: pd.Series(None, index=frame.index, dtype="str") for name in absent})
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -186,6 +189,8 @@ def validate_fast(frame: pd.DataFrame, entity: Entity | str, date_format: str | 
     key_text = {col.name: key for col, (_, key) in zip(entity.columns, checked, strict=True)}
     if single_key is None and not _unique([key_text[k] for k in entity.key], len(frame)):
         return None
+    if any(rule.broken(out).any() for rule in entity.row_rules):
+        return None
     result = pd.DataFrame(out, copy=False)  # fresh columns: nothing to protect by copying
     for extra in frame.columns:
         if extra not in result.columns:
@@ -204,6 +209,10 @@ def _column(col, raw: pa.ChunkedArray, is_key: bool, date_format: str | None):
         return None
     present = pc.if_else(blank, pa.scalar(None, pa.string()), text) if has_blank else text
     if col.kind == STRING:
+        if col.choices:
+            present = pc.utf8_lower(present)
+            if not pc.all(pc.or_kleene(pc.is_null(present), pc.is_in(present, pa.array(col.choices)))).as_py():
+                return None
         return pd.Series(present, dtype=pd.StringDtype("pyarrow", np.nan)), present if is_key else None
     if col.kind == DATE:
         parsed = _dates(present, date_format)
@@ -227,6 +236,8 @@ def _column(col, raw: pa.ChunkedArray, is_key: bool, date_format: str | None):
         if low.any():
             return None
     if col.max is not None and (given > col.max).any():
+        return None
+    if col.nonzero and (given == 0).any():
         return None
     key = pc.cast(numbers, pa.string()) if is_key else None
     if col.kind == INTEGER:  # whole numbers within min..max: exact as int64

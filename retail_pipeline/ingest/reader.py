@@ -27,10 +27,9 @@ from retail_pipeline.contract import (
     validate,
 )
 from retail_pipeline.contract.validation import EXAMPLES_PER_RULE
-from retail_pipeline.ingest import formats, sniff, tables
+from retail_pipeline.ingest import convert, formats, sniff, tables
 from retail_pipeline.ingest.fast_validate import validate_fast
 from retail_pipeline.ingest.mapping import Mapping
-from retail_pipeline.ingest.woocommerce import woocommerce_frames
 from retail_pipeline.platform import settings
 
 
@@ -82,12 +81,7 @@ def read_upload(raw: bytes, file: str, mapping: Mapping | None = None,
                 raise
         entity = found.entity
         label = f"{found.format} ({unpacked.label})"
-        if found.format == "woocommerce":
-            parts = woocommerce_frames(raw_table.frame, raw_table.row_numbers(), file)
-        elif found.format == "mapping":
-            parts = [mapping.apply(raw_table, file)]
-        else:
-            parts = formats.canonical_frames(found, raw_table.frame, raw_table.row_numbers())
+        parts = convert.entity_frames(found, raw_table, file, mapping)
         validated, problems, total, by_rule = {}, [], 0, {}
         for part in parts:
             fast = validate_fast(part.frame, part.entity, part.date_format)

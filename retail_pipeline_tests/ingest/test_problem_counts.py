@@ -93,7 +93,7 @@ def test_cli_check_prints_counts_before_rows(tmp_path, monkeypatch):
     out = CliRunner().invoke(app, ["check", str(path)])
     assert out.exit_code == 1
     assert f"{DUPLICATES} x duplicate key" in out.output
-    assert f"{ZERO_QTY} x quantity must be" in out.output
+    assert f"{ZERO_QTY} x quantity must not be 0" in out.output
     assert out.output.index(f"{DUPLICATES} x duplicate key") < out.output.index("row by row")
     assert TX_HEADER not in out.output
 
