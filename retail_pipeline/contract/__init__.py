@@ -9,10 +9,10 @@ from retail_pipeline.contract.entities import (
     ENTITIES,
     FLOAT,
     INTEGER,
+    LINE_TYPES,
     STRING,
     Column,
     Entity,
-    LINE_TYPES,
     RowRule,
     SignRule,
 )
