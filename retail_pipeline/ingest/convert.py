@@ -19,5 +19,5 @@ def entity_frames(found: Recognised, raw: RawTable, file: str, mapping: Mapping 
     if found.format == "woocommerce":
         return woocommerce_frames(raw.frame, raw.row_numbers(), file)
     if found.format == "mapping":
-        return [mapping.apply(raw, file)]
+        return mapping.frames(raw, file)
     return formats.canonical_frames(found, raw.frame, raw.row_numbers())

@@ -112,6 +112,10 @@ class Mapping:
     def fits(self, header: list[str]) -> bool:
         return all(column in header for column in self.columns)
 
+    def frames(self, raw: RawTable, file: str) -> list[EntityFrame]:
+        """Every contract part the mapped export gives (the main entity first)."""
+        return [self.apply(raw, file)]
+
     def apply(self, raw: RawTable, file: str) -> EntityFrame:
         missing = [c for c in self.columns if c not in raw.header]
         if missing:
