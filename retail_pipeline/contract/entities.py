@@ -242,7 +242,39 @@ MARKETING_SPEND = Entity(
     row_rules=(RowRule("clicks", "impressions"), RowRule("conversions", "clicks")),
 )
 
+URBAN_RURAL = ("rural", "suburban", "urban")
+AGE_CLASSES = ("child", "teenager", "youth", "adult", "senior")
+INCOME_BRACKETS = ("low", "medium", "high")
+EDUCATION_LEVELS = ("low", "mid", "high")
+CUSTOMER_PROFILES = Entity(
+    "customer_profiles",
+    (
+        Column("id", STRING, nullable=True, optional=True,
+               doc="the profile's id; when empty: company_name, else '<file>:row<n>'"),
+        Column("company_name", STRING, nullable=True, optional=True),
+        Column("male_female_ratio", FLOAT, min=0, max=1_000, doc="men per woman among the shoppers"),
+        Column("city", STRING),
+        Column("urban_rural_classification", STRING, choices=URBAN_RURAL, doc="ordered as listed"),
+        Column("customer_age_class", STRING, choices=AGE_CLASSES, doc="ordered as listed"),
+        Column("customer_income_bracket", STRING, choices=INCOME_BRACKETS, doc="ordered as listed"),
+        Column("customer_education_level", STRING, choices=EDUCATION_LEVELS, doc="ordered as listed"),
+    ),
+    key=("id",),
+    doc="Profiles of business customers (retailers a manufacturer supplies), for their own segmentation.",
+)
+REVENUE_HISTORY = Entity(
+    "revenue_history",
+    (
+        Column("date", DATE),
+        Column("amount", FLOAT, min=-1e12, max=1e12, doc="revenue of the day (negative after refunds)"),
+        Column("company_name", STRING, nullable=True, optional=True,
+               doc="whose revenue; empty for a single company"),
+    ),
+    key=("company_name", "date"),
+    doc="Revenue per day and company, forecast 30 days ahead (`company_revenue_forecast`).",
+)
+
 ENTITIES: dict[str, Entity] = {
     e.name: e for e in (TRANSACTIONS, CUSTOMERS, PRODUCTS, SHOPS, DAILY_TOTALS, STOCK_LEVELS,
-                        MARKETING_SPEND)
+                        MARKETING_SPEND, CUSTOMER_PROFILES, REVENUE_HISTORY)
 }

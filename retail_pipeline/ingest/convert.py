@@ -7,7 +7,9 @@ reader then validates every part with the contract.
 
 from __future__ import annotations
 
-from retail_pipeline.ingest import formats
+import pandas as pd
+
+from retail_pipeline.ingest import formats, transforms
 from retail_pipeline.ingest.formats import EntityFrame, Recognised
 from retail_pipeline.ingest.mapping import Mapping
 from retail_pipeline.ingest.tables import RawTable
@@ -20,4 +22,19 @@ def entity_frames(found: Recognised, raw: RawTable, file: str, mapping: Mapping 
         return woocommerce_frames(raw.frame, raw.row_numbers(), file)
     if found.format == "mapping":
         return mapping.frames(raw, file)
-    return formats.canonical_frames(found, raw.frame, raw.row_numbers())
+    return [_complete_key(part, file) for part in formats.canonical_frames(found, raw.frame, raw.row_numbers())]
+
+
+def _complete_key(part: EntityFrame, file: str) -> EntityFrame:
+    """Customer profiles may come without ids: an empty id is the company name, else the
+    profile's place in its file (``<file>:row<n>``), which a later upload of the same file
+    replaces row by row."""
+    if part.entity != "customer_profiles":
+        return part
+    frame = part.frame.copy()
+    ids = frame["id"] if "id" in frame.columns else pd.Series("", index=frame.index, dtype="str")
+    names = frame["company_name"] if "company_name" in frame.columns else ids.where(False, "")
+    stem = file.rsplit("/", 1)[-1]
+    by_row = pd.Series([f"{stem}:row{n}" for n in part.rows], index=frame.index, dtype="str")
+    frame["id"] = ids.where(~transforms.blank(ids), names.where(~transforms.blank(names), by_row)).astype("str")
+    return EntityFrame(part.entity, frame, part.rows, part.date_format)
