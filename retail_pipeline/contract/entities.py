@@ -242,6 +242,18 @@ MARKETING_SPEND = Entity(
     row_rules=(RowRule("clicks", "impressions"), RowRule("conversions", "clicks")),
 )
 
+MARKETING_OUTCOMES = Entity(
+    "marketing_outcomes",
+    (
+        Column("date", DATE, doc="day (or first day of the week) of the outcome"),
+        Column("revenue", FLOAT, min=0, max=1e12,
+               doc="the outcome the media-mix model explains (e.g. conversions x revenue per conversion)"),
+    ),
+    key=("date",),
+    doc=("An outcomes series for the media-mix model instead of the shop's own net sales revenue; "
+         "every other numeric column is a control (competitor sales, events, promotions)."),
+)
+
 URBAN_RURAL = ("rural", "suburban", "urban")
 AGE_CLASSES = ("child", "teenager", "youth", "adult", "senior")
 INCOME_BRACKETS = ("low", "medium", "high")
@@ -276,5 +288,5 @@ REVENUE_HISTORY = Entity(
 
 ENTITIES: dict[str, Entity] = {
     e.name: e for e in (TRANSACTIONS, CUSTOMERS, PRODUCTS, SHOPS, DAILY_TOTALS, STOCK_LEVELS,
-                        MARKETING_SPEND, CUSTOMER_PROFILES, REVENUE_HISTORY)
+                        MARKETING_SPEND, MARKETING_OUTCOMES, CUSTOMER_PROFILES, REVENUE_HISTORY)
 }

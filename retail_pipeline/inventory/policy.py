@@ -11,7 +11,10 @@ The policy is a periodic review (every ``R = review_period_days``) with a reorde
   forecast already explains trend and seasonality, only its error must be covered);
 - lead-time variability adds ``d^2 sigma_L^2``: ``sigma = sqrt(sigma_P^2 + d^2 sigma_L^2)``,
   which for independent daily errors is the textbook ``sqrt(P sigma_D^2 + d^2 sigma_L^2)``;
-- safety stock ``SS = z(service) x sigma``; reorder point ``s = E[demand over P] + SS``;
+- safety stock ``SS = z x sigma``; reorder point ``s = E[demand over P] + SS``. With the
+  default ``pooled`` allocation the safety factors ``z`` of a class's series are chosen so
+  that the class meets its cycle service target *on average* at the least total safety
+  stock (:func:`pooled_z`); ``per_series`` gives every series ``z(class target)``;
 - economic order quantity ``EOQ = sqrt(2 D K / (h c))`` (D yearly units, K order cost,
   h yearly holding rate, c unit cost), at least the minimum order quantity, rounded up
   to whole packs;
@@ -48,6 +51,55 @@ log = logging.getLogger(__name__)
 def z_value(service_level):
     """The standard normal quantile of the cycle service level."""
     return norm.ppf(service_level)
+
+
+MAX_SERIES_SERVICE = 0.9999  # a series that costs nothing to protect is not given z = infinity
+
+
+def pooled_z(sigma, service_level, groups, min_service: float = 0.5) -> np.ndarray:
+    """Safety factors that meet each group's mean service target at the least safety stock.
+
+    Minimising ``sum_i z_i sigma_i`` subject to ``mean_i Phi(z_i) = target`` (one Lagrange
+    multiplier per group) gives ``phi(z_i) = lambda sigma_i``: a series with a small demand
+    sigma is cheap to protect and gets a higher service, one with a large sigma a lower one.
+    Each ``z_i`` is kept between ``z(min_service)`` and ``z(MAX_SERIES_SERVICE)``; lambda
+    is found by bisection so that the group's mean of ``Phi(z_i)`` equals its target (the
+    mean of ``service_level`` over the group). Series without a finite positive sigma or
+    a target keep ``z(service_level)``: they hold no safety stock either way.
+    """
+    sigma = np.asarray(sigma, "float64")
+    target = np.asarray(service_level, "float64")
+    groups = np.asarray(groups, dtype=object)
+    z = z_value(target)
+    low, high = z_value(min_service), z_value(MAX_SERIES_SERVICE)
+    usable = np.isfinite(sigma) & (sigma > 0) & np.isfinite(target)
+    for group in pd.unique(groups[usable]):
+        idx = np.flatnonzero(usable & (groups == group))
+        goal = float(target[idx].mean())
+        log_sigma = np.log(sigma[idx]) + 0.5 * np.log(2 * np.pi)
+
+        def factors(log_lambda: float) -> np.ndarray:
+            # phi(z) = lambda sigma  <=>  z = sqrt(-2 ln(lambda sigma sqrt(2 pi)))
+            inner = np.minimum(log_lambda + log_sigma, 0.0)
+            return np.clip(np.sqrt(-2.0 * inner), low, high)
+
+        lo, hi = -60.0 - float(log_sigma.max()), -float(log_sigma.min())  # all at the cap .. all at 0
+        for _ in range(60):  # mean service falls as lambda grows
+            mid = (lo + hi) / 2
+            if norm.cdf(factors(mid)).mean() >= goal:
+                lo = mid
+            else:
+                hi = mid
+        z[idx] = factors(lo)
+    return z
+
+
+def allocated_z(sigma, service_level, groups, settings: InventorySettings | None) -> np.ndarray:
+    """The safety factor per series under ``settings.service_allocation``."""
+    if settings is not None and settings.service_allocation == "per_series":
+        return z_value(np.asarray(service_level, "float64"))
+    min_service = settings.min_series_service if settings is not None else 0.5
+    return pooled_z(sigma, service_level, groups, min_service)
 
 
 def demand_sigma(protection_days, sigma_daily, mean_daily, lead_time_std):
@@ -394,7 +446,7 @@ def demand_over_lead_time(sales_forecast: pd.DataFrame, forecast_backtest: pd.Da
 # ---------------------------------------------------------------- the report
 REPORT_COLUMNS = [
     "as_of", "shop_id", "product_id", "category", "abc_class", "xyz_class", "service_level",
-    "z", "mean_daily_demand", "demand_over_protection", "sigma_demand", "lead_time_days",
+    "series_service_level", "z", "mean_daily_demand", "demand_over_protection", "sigma_demand", "lead_time_days",
     "lead_time_std_days", "review_period_days", "safety_stock", "reorder_point",
     "economic_order_quantity", "order_up_to", "on_hand", "on_order", "expected_arrival",
     "inventory_position",
@@ -403,13 +455,15 @@ REPORT_COLUMNS = [
 
 
 def reorder_report(demand: pd.DataFrame, classes: pd.DataFrame, supply: pd.DataFrame,
-                   positions: pd.DataFrame) -> pd.DataFrame:
+                   positions: pd.DataFrame, settings: InventorySettings | None = None) -> pd.DataFrame:
     """The safety-stock and reorder report: one row per shop x product with a stock position.
 
     Pairs with a stock position but no recent sales or forecast have zero demand (no
     safety stock, no order). ``stockout_probability``: chance that the stock on hand runs
     out before the next arrival (the open order's expected arrival, or one lead time for an
-    order placed today).
+    order placed today). ``service_level`` is the class target; ``series_service_level`` the
+    cycle service the series is given (``Phi(z)``; equal to the target with ``per_series``
+    allocation, see :func:`pooled_z`).
     """
     if positions.empty:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in REPORT_COLUMNS}).astype(
@@ -428,7 +482,9 @@ def reorder_report(demand: pd.DataFrame, classes: pd.DataFrame, supply: pd.DataF
     r["as_of"] = r["as_of"].fillna(demand["as_of"].iloc[0] if len(demand) else r["stock_date"].max())
     r = r.merge(classes[["product_id", "abc_class", "xyz_class", "service_level"]],
                 on="product_id", how="left", suffixes=("_supply", ""))
-    r["z"] = z_value(r["service_level"].to_numpy("float64"))
+    r["z"] = allocated_z(r["sigma_demand"].to_numpy("float64"), r["service_level"].to_numpy("float64"),
+                         r["abc_class"].astype("object").to_numpy(), settings)
+    r["series_service_level"] = norm.cdf(r["z"].to_numpy("float64"))
     r["safety_stock"] = r["z"] * r["sigma_demand"]
     r["reorder_point"] = r["demand_over_protection"] + r["safety_stock"]
     d = r["mean_daily_demand"].to_numpy("float64")

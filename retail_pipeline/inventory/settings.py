@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from retail_pipeline.platform.knobs import documented as _doc
 
 
+ALLOCATIONS = ("pooled", "per_series")
+
+
 @dataclass(frozen=True)
 class InventorySettings:
     """Every knob of the inventory step."""
@@ -35,6 +38,13 @@ class InventorySettings:
                                       "lead time plus one review period.")
     recent_days: int = _doc(28, "Days of recent sales that give the mean demand of shop x "
                                 "product pairs the forecast does not cover.")
+    service_allocation: str = _doc(
+        "pooled", "`pooled`: each class meets its service target on average over its shop x "
+                  "product series at the least safety stock (series that are cheap to protect, "
+                  "with a small demand sigma, get a higher service, costly ones a lower one, never "
+                  "below `min_series_service`); `per_series`: every series at its class target.")
+    min_series_service: float = _doc(0.5, "With pooled allocation, the lowest cycle service "
+                                          "level any one series is given.")
     simulation_weeks: int = _doc(26, "Weeks of the newest history the policy simulation replays.")
     simulation_seed: int = _doc(13, "Seed of the random lead times drawn in the simulation.")
     simulation_lost_sales: bool = _doc(False, "In the simulation, demand the stock cannot meet "
@@ -50,6 +60,10 @@ class InventorySettings:
                 raise ValueError(f"{name} must be in [0.5, 1)")
         if not 0 < self.abc_a_share < self.abc_b_share <= 1:
             raise ValueError("need 0 < abc_a_share < abc_b_share <= 1")
+        if self.service_allocation not in ALLOCATIONS:
+            raise ValueError(f"service_allocation must be one of {', '.join(ALLOCATIONS)}")
+        if not 0.5 <= self.min_series_service < 1:
+            raise ValueError("min_series_service must be in [0.5, 1)")
         if self.review_period_days < 1 or self.simulation_weeks < 1:
             raise ValueError("review_period_days and simulation_weeks must be at least 1")
 

@@ -12,7 +12,9 @@ after the review day is used for a decision (a test changes later demand and che
 
 Each review (every ``R`` days from the first replayed day, before that day's demand):
 
-- ``forecast_error`` (the policy): ``SS = z sqrt(sigma_P^2 + d^2 sigma_L^2)``;
+- ``forecast_error`` (the policy): ``SS = z sqrt(sigma_P^2 + d^2 sigma_L^2)``, with ``z``
+  allocated within each class as the policy does (``ReplaySetup.classes`` and
+  ``allocation``; see ``policy.pooled_z``);
 - ``no_lead_time_variance``: the same without ``d^2 sigma_L^2`` (shows the term matters);
 - ``textbook``: ``SS = z x std(daily sales over the lookback) x sqrt(L)``;
 
@@ -46,6 +48,7 @@ from retail_pipeline.inventory.policy import (
     order_quantity,
     simple_forecast,
     simple_forecast_sigma,
+    allocated_z,
     z_value,
 )
 
@@ -64,6 +67,10 @@ class ReplaySetup:
     eoq: np.ndarray
     pack_size: np.ndarray
     min_order_qty: np.ndarray
+    classes: np.ndarray | None = None
+    """Class per series: the group whose mean service a pooled allocation meets (None: per series)."""
+    allocation: str = "pooled"
+    min_series_service: float = 0.5
 
 
 def replay(setup: ReplaySetup, *, weeks: int, review: int = 7, window: int = 28,
@@ -116,7 +123,11 @@ def replay(setup: ReplaySetup, *, weeks: int, review: int = 7, window: int = 28,
             else:
                 sigma_p = simple_forecast_sigma(cum, day, protection, window, lookback, yearly)
                 lead_term = (mean * lead_std) ** 2 if method == "forecast_error" else 0.0
-                safety = z * np.sqrt(sigma_p**2 + lead_term)
+                sigma = np.sqrt(sigma_p**2 + lead_term)
+                if setup.classes is not None and setup.allocation == "pooled":
+                    safety = pooled_factors(sigma, setup) * sigma
+                else:
+                    safety = z * sigma
             s = ahead + safety * scale
             up_to = s + np.maximum(setup.eoq - mean * review, 0.0)
             if on_hand is None:  # the replay starts at the order-up-to level, nothing on order
@@ -149,6 +160,12 @@ def replay(setup: ReplaySetup, *, weeks: int, review: int = 7, window: int = 28,
                          "orders": orders, "demand": demand, "met": met_sum,
                          "average_stock": stock_sum / (total - start),
                          "stockout_days": short.sum(axis=1)})
+
+
+def pooled_factors(sigma: np.ndarray, setup: ReplaySetup) -> np.ndarray:
+    from retail_pipeline.inventory.policy import pooled_z
+
+    return pooled_z(sigma, setup.service_level, setup.classes, setup.min_series_service)
 
 
 def summarise(result: pd.DataFrame, classes: np.ndarray, targets: dict[str, float],
@@ -245,7 +262,9 @@ def replay_setup(daily_sales: pd.DataFrame, supply: pd.DataFrame, classes: pd.Da
                         keys["lead_time_std_days"].to_numpy("float64"),
                         keys["service_level"].to_numpy("float64"), eoq,
                         keys["pack_size"].to_numpy("float64"),
-                        keys["min_order_qty"].to_numpy("float64"))
+                        keys["min_order_qty"].to_numpy("float64"),
+                        keys["abc_class"].astype("object").to_numpy(), settings.service_allocation,
+                        settings.min_series_service)
     keys["first_day"] = days[start] if len(keys) else pd.NaT
     keys["last_day"] = days[-1] if len(keys) else pd.NaT
     return keys, setup

@@ -37,6 +37,28 @@ def outcome_from_daily_sales(daily_sales: pd.DataFrame) -> pd.Series:
     return known.groupby(pd.to_datetime(known["date"]).dt.normalize())["revenue"].sum().astype("float64")
 
 
+def outcome_from_upload(outcomes: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """(revenue per date, controls per date) of an uploaded ``marketing_outcomes`` table.
+
+    Every extra column is a control: numbers as they are (empty = 0), a text column (e.g.
+    Robyn's ``events``) as one 0/1 indicator per value, like the wide converter does.
+    """
+    dates = pd.to_datetime(outcomes["date"]).dt.normalize()
+    revenue = pd.Series(outcomes["revenue"].astype("float64").to_numpy(), index=dates)
+    controls = pd.DataFrame(index=dates)
+    for column in outcomes.columns:
+        if column in ("date", "revenue"):
+            continue
+        text = outcomes[column].astype("str").where(outcomes[column].notna(), "")
+        numeric = pd.to_numeric(text.where(text.str.strip() != ""), errors="coerce")
+        if numeric.notna().sum() == (text.str.strip() != "").sum():
+            controls[column] = numeric.fillna(0.0).to_numpy("float64")
+        else:
+            for value in sorted(set(text) - {"", "na", "nan", "none"}):
+                controls[f"{column}_{value}"] = (text == value).astype("float64").to_numpy()
+    return revenue.sort_index(), controls.sort_index()
+
+
 def period_spend(model, period_days: int, recent_periods: int) -> tuple[np.ndarray, np.ndarray]:
     """(recent average spend per period, last period's spend) per channel."""
     rows = model.rows_per_period(period_days)

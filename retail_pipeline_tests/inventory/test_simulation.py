@@ -85,3 +85,33 @@ def test_policy_simulation_from_daily_sales_scores_every_policy_and_class():
     assert (ours["cycle_service_level"] >= ours["target_service_level"] - 0.1).all()
     equal = frame[frame["policy"] == "textbook_equal_service"].set_index("abc_class")
     assert (equal["cycle_service_level"] >= ours["cycle_service_level"]).all()
+
+
+def test_pooled_allocation_meets_each_class_target_on_average_at_the_least_stock():
+    from scipy.stats import norm
+
+    from retail_pipeline.inventory.policy import pooled_z
+
+    rng = np.random.default_rng(7)
+    sigma = rng.lognormal(3, 0.8, 300)
+    classes = np.array(["A", "B", "C"])[np.arange(300) % 3]
+    target = np.array([TARGETS[c] for c in classes])
+    z = pooled_z(sigma, target, classes, min_service=0.6)
+    for name, goal in TARGETS.items():
+        part = classes == name
+        assert norm.cdf(z[part]).mean() == pytest.approx(goal, abs=1e-6)
+        # less total safety stock than every series at the target, for the same mean service
+        assert (z[part] * sigma[part]).sum() < (norm.ppf(goal) * sigma[part]).sum()
+        order = np.argsort(sigma[part])  # the cheaper a series is to protect, the more service
+        assert (np.diff(z[part][order]) <= 1e-12).all()
+    assert norm.cdf(z).min() >= 0.6 - 1e-9
+
+
+def test_pooled_allocation_in_the_replay_holds_the_targets_with_less_stock(synthetic):
+    setup, classes = synthetic
+    pooled = ReplaySetup(**{**setup.__dict__, "classes": classes, "allocation": "pooled"})
+    each = summarise(replay(setup, weeks=26, seed=5), classes, TARGETS, "x").set_index("abc_class")
+    shared = summarise(replay(pooled, weeks=26, seed=5), classes, TARGETS, "x").set_index("abc_class")
+    for name, target in TARGETS.items():
+        assert abs(shared.loc[name, "cycle_service_level"] - target) <= 0.02, shared
+    assert shared["average_stock"].sum() < each["average_stock"].sum()

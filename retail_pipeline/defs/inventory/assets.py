@@ -49,12 +49,14 @@ ClassConfig = _config("ClassConfig", "ABC/XYZ thresholds and the service level p
                       "xyz_x_cv", "xyz_y_cv", "abc_window_days")
 DemandConfig = _config("DemandConfig", "Review period and the window for unforecast pairs.",
                        "review_period_days", "recent_days")
+ReorderConfig = _config("ReorderConfig", "How each class's service target is spread over its "
+                        "series.", "service_allocation", "min_series_service")
 DashboardConfig = _config("DashboardConfig", "The organisation the dashboard row is named after.",
                           "organisation")
 SimulationConfig = _config("SimulationConfig", "How the policy replay runs (classes and their "
                            "targets come from `abc_classes`).", "simulation_weeks",
                            "simulation_seed", "simulation_lost_sales", "review_period_days", "service_a", "service_b",
-                           "service_c")
+                           "service_c", "service_allocation", "min_series_service")
 
 
 def _settings(config: dg.Config) -> InventorySettings:
@@ -126,20 +128,22 @@ def demand_over_lead_time(context: dg.AssetExecutionContext, config: DemandConfi
 
 @dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
           description="Safety stock and reorder point per shop x product with a stock position: "
-                      "class, service level, mean daily demand, demand sigma over the lead time, "
+                      "class, class service target and the service the series is given (pooled "
+                      "allocation: the class meets its target on average at the least safety "
+                      "stock), mean daily demand, demand sigma over the lead time, "
                       "safety stock, reorder point, EOQ (pack size and minimum applied), "
                       "order-up-to level, on hand, on order, inventory position, days of cover, "
                       "stock-out probability before the next arrival, `reorder_now` (position "
                       "at or below the reorder point), recommended quantity and order value. "
                       "Warehouse table `safety_stock_and_reorder_report`.")
 def safety_stock_and_reorder_report(
-        context: dg.AssetExecutionContext, demand_over_lead_time: pd.DataFrame,
+        context: dg.AssetExecutionContext, config: ReorderConfig, demand_over_lead_time: pd.DataFrame,
         abc_classes: pd.DataFrame, product_supply: pd.DataFrame, stock_positions: pd.DataFrame,
         warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
     from retail_pipeline.inventory import policy
 
     frame = policy.reorder_report(demand_over_lead_time, abc_classes, product_supply,
-                                  stock_positions)
+                                  stock_positions, _settings(config))
     return serve(context, warehouse, frame, "safety_stock_and_reorder_report",
                  reorder_now=int(frame["reorder_now"].sum()) if len(frame) else 0,
                  order_value_now=float(frame["order_value"].sum()) if len(frame) else 0.0)

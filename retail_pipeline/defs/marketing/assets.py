@@ -62,8 +62,9 @@ class ChannelForecastConfig(dg.Config):
     outs={
         "media_mix_contributions": dg.AssetOut(
             kinds=TABLE_KINDS,
-            description="The media-mix model's decomposition of net sales revenue (from "
-                        "`daily_sales`) per date into baseline and channels (date, channel, "
+            description="The media-mix model's decomposition of the outcome (an uploaded "
+                        "`marketing_outcomes` series with its controls when there is one, "
+                        "else net sales revenue from `daily_sales`) per date into baseline and channels (date, channel, "
                         "contribution). Geometric adstock + Hill per channel, baseline with "
                         "trend, season and weekday, ridge with non-negative media "
                         "coefficients; seeded search with time-series validation. Warehouse "
@@ -78,16 +79,21 @@ class ChannelForecastConfig(dg.Config):
     },
 )
 def media_mix_model(context: dg.AssetExecutionContext, config: MMMConfig,
-                    raw_marketing_spend: pd.DataFrame, daily_sales: pd.DataFrame,
-                    data_dir: DataDirResource, warehouse: WarehouseResource):
+                    raw_marketing_spend: pd.DataFrame, raw_marketing_outcomes: pd.DataFrame,
+                    daily_sales: pd.DataFrame, data_dir: DataDirResource, warehouse: WarehouseResource):
     from retail_pipeline.marketing.mmm import fit_mmm, prepare
     from retail_pipeline.marketing.tables import (
         ROI_FORECAST_COLUMNS,
         outcome_from_daily_sales,
+        outcome_from_upload,
         roi_forecast_table,
     )
 
-    outcome = outcome_from_daily_sales(daily_sales)
+    if len(raw_marketing_outcomes):
+        outcome, controls = outcome_from_upload(raw_marketing_outcomes)
+        source = f"uploaded marketing_outcomes ({len(controls.columns)} controls)"
+    else:
+        outcome, controls, source = outcome_from_daily_sales(daily_sales), None, "net sales revenue"
     if raw_marketing_spend.empty or outcome.empty:
         status = "skipped: no marketing spend or no sales revenue yet"
         contributions = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"),
@@ -96,7 +102,8 @@ def media_mix_model(context: dg.AssetExecutionContext, config: MMMConfig,
         roi = pd.DataFrame(columns=ROI_FORECAST_COLUMNS)
         meta = {}
     else:
-        model = fit_mmm(prepare(raw_marketing_spend, outcome), settings_from_config(config, MMMSettings))
+        model = fit_mmm(prepare(raw_marketing_spend, outcome, controls),
+                        settings_from_config(config, MMMSettings))
         contributions = model.contributions_long()
         roi = roi_forecast_table(model, config.period_days, config.recent_periods)
         record = ModelRegistry(data_dir.layout.models).save(
@@ -104,8 +111,8 @@ def media_mix_model(context: dg.AssetExecutionContext, config: MMMConfig,
             features=model.channels + model.baseline_names,
             training_window=[str(model.dates[0].date()), str(model.dates[-1].date())],
             metrics={"cv_nrmse": model.cv_nrmse}, params=config.model_dump())
-        status = f"fitted on {len(model.dates)} rows; model {record.version}"
-        meta = {"cv_nrmse": float(model.cv_nrmse), "model_version": record.version,
+        status = f"fitted on {len(model.dates)} rows of {source}; model {record.version}"
+        meta = {"outcome": source, "cv_nrmse": float(model.cv_nrmse), "model_version": record.version,
                 "evaluations": int(model.evaluations)}
     context.log.info(status)
     yield serve(context, warehouse, contributions, "media_mix_contributions",
