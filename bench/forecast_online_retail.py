@@ -2,7 +2,10 @@
 
 Data: ``../shared/data/online_retail/online_retail_II_2009_2010.csv.gz`` (UCI Online Retail
 II, one UK online shop, 2009-12-01..2010-12-09). Daily *net* units (sales minus returns and
-cancellations) per product, mapped onto ``daily_sales`` (one shop; product = StockCode;
+cancellations) per product, mapped onto ``daily_sales`` (the pipeline's default demand,
+issue 10; a series-day whose net units are negative counts as 0, as ``forecast_panel``
+does for the models, so the actuals are scored on the same basis: at the product level
+the header line's product-days, at the total no day of this data) (one shop; product = StockCode;
 country = the most frequent ``Country``, so the models get the UK's public holidays) and
 through ``forecast_panel`` at two levels: the total (all products) and the 200 products with
 the most net units before the holdout.
@@ -105,8 +108,11 @@ def main() -> None:
 
     daily = load_daily_sales(args.data)
     country = country_of(daily, None)
+    negative = daily["quantity"] < 0
     print(f"# UCI Online Retail II, {daily['date'].min().date()}..{daily['date'].max().date()}, "
-          f"country {country}; {platform.node()} {os.cpu_count()} cores, "
+          f"country {country}; {int(negative.sum())} product-days with negative net units "
+          f"({-daily.loc[negative, 'quantity'].sum():.0f} units) count as 0 at the product level; "
+          f"{platform.node()} {os.cpu_count()} cores, "
           f"{datetime.now(UTC):%Y-%m-%d %H:%MZ}", flush=True)
     settings = ForecastSettings(horizon=HORIZON, n_folds=3, n_jobs=args.n_jobs)
     calendar = settings_calendar(settings, country)

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from retail_pipeline.defs.ingest.checks import (
+    no_zero_quantities,
     non_negative_prices,
-    positive_quantities,
     referential_coverage,
     unique_keys,
 )
@@ -28,9 +28,9 @@ def test_unique_key_check_fails_on_duplicates_and_shows_them():
 
 def test_value_rules():
     sales = _frame(transaction_id=["T1", "T2", "T3"], quantity=[1, 0, -2], actual_price=[1.0, -0.01, 0.0])
-    assert positive_quantities(sales).metadata["offending_rows"].value == 2
+    assert no_zero_quantities(sales).metadata["offending_rows"].value == 1  # returns are negative
     assert non_negative_prices(sales).metadata["offending_rows"].value == 1
-    assert positive_quantities(sales.iloc[:1]).passed and non_negative_prices(sales.iloc[[0, 2]]).passed
+    assert no_zero_quantities(sales.iloc[[0, 2]]).passed and non_negative_prices(sales.iloc[[0, 2]]).passed
 
 
 def test_referential_coverage_warns_with_shares():
@@ -47,9 +47,12 @@ def test_referential_coverage_warns_with_shares():
 
 def test_daily_sales_panel_check():
     panel = _frame(date=pd.to_datetime(["2024-01-01"] * 2), shop_id=["S1", "S1"], product_id=["P1", "P2"],
-                   quantity=[1.0, 0.0])
-    assert daily_sales_is_a_panel(panel).passed
+                   quantity=[1.0, -2.0], gross_quantity=[1.0, 0.0], returned_quantity=[0.0, 2.0])
+    assert daily_sales_is_a_panel(panel).passed  # a return-only day has a negative net
     assert not daily_sales_is_a_panel(pd.concat([panel, panel.iloc[:1]])).passed
+    unbalanced = panel.assign(quantity=[1.0, -1.0])
+    result = daily_sales_is_a_panel(unbalanced)
+    assert not result.passed and result.metadata["net_not_gross_minus_returned"].value == 1
 
 
 def test_upload_freshness_reads_the_ledger(tmp_path, monkeypatch):

@@ -40,7 +40,7 @@ def test_quality_checks_are_defined(repo):
     checks = {(k.asset_key.to_user_string(), k.name) for k in repo.asset_graph.asset_check_keys}
     for entity in ("transactions", "customers", "products", "shops", "daily_totals"):
         assert (f"raw_{entity}", "unique_key") in checks
-    assert {("raw_transactions", "positive_quantities"), ("raw_transactions", "non_negative_prices"),
+    assert {("raw_transactions", "no_zero_quantities"), ("raw_transactions", "non_negative_prices"),
             ("raw_transactions", "referential_coverage"), ("raw_products", "positive_standard_prices"),
             ("sales_features", "one_row_per_transaction"), ("daily_sales", "daily_sales_is_a_panel")} <= checks
 

@@ -1,4 +1,11 @@
-"""`retail-pipeline sample`: write the deterministic sample data set as canonical CSV files."""
+"""`retail-pipeline sample`: write the deterministic sample data set as canonical CSV files.
+
+Beside the tables, the planted persona of every customer is written to a side file for
+tests and demos, ``<out>/.truth/customer_personas.csv`` (``customer_id, persona``). It is
+never part of an upload: the folder is hidden, and ``incoming/`` scans skip hidden names
+(``ingest.incoming.scan``), so ingestion neither reads nor quarantines it, and the customers
+table keeps to the contract.
+"""
 
 from pathlib import Path
 from typing import Annotated
@@ -11,10 +18,21 @@ from retail_pipeline.platform.layout import DataLayout
 from retail_pipeline.sample import SampleSize, generate
 
 console = Console()
+TRUTH_FOLDER = ".truth"  # hidden: never an upload (see the module docstring)
+PERSONAS_FILE = "customer_personas.csv"
+
+
+def _write_csv(frame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")  # the file sensor ignores dot files
+    frame.to_csv(tmp, index=False, date_format="%Y-%m-%d %H:%M:%S")
+    tmp.replace(path)
 
 
 def write_sample(out: Path, size: SampleSize, seed: int, show_progress: bool = True) -> dict[str, Path]:
-    """Generate the tables and write them as ``<entity>.csv`` into ``out``; returns the paths."""
+    """Generate the tables and write them as ``<entity>.csv`` into ``out``; returns their paths.
+
+    The customers' planted personas go to the side file ``personas_path(out)``.
+    """
     out.mkdir(parents=True, exist_ok=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, disable=not show_progress) as progress:
@@ -23,11 +41,19 @@ def write_sample(out: Path, size: SampleSize, seed: int, show_progress: bool = T
         paths = {}
         for entity, frame in data.tables().items():
             path = out / f"{entity}.csv"
-            tmp = path.with_name(f".{path.name}.tmp")  # the file sensor ignores dot files
-            frame.to_csv(tmp, index=False, date_format="%Y-%m-%d %H:%M:%S")
-            tmp.replace(path)
+            _write_csv(frame, path)
             paths[entity] = path
+        personas = data.truth.get("personas")
+        if personas is not None:
+            truth = out / TRUTH_FOLDER
+            truth.mkdir(exist_ok=True)
+            _write_csv(personas, personas_path(out))
     return paths
+
+
+def personas_path(out: Path) -> Path:
+    """Where ``write_sample`` puts the customers' planted personas (a side file, not an upload)."""
+    return out / TRUTH_FOLDER / PERSONAS_FILE
 
 
 def register(app: typer.Typer) -> None:
@@ -51,3 +77,5 @@ def register(app: typer.Typer) -> None:
         paths = write_sample(target, size, seed)
         for entity, path in paths.items():
             console.print(f"{entity:>13}: {path}")
+        if personas_path(target).exists():
+            console.print(f"{'personas':>13}: {personas_path(target)} (side file for tests, never ingested)")

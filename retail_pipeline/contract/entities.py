@@ -100,7 +100,10 @@ class SignRule:
 
     def broken(self, values: dict) -> np.ndarray:
         number = pd.Series(values[self.column]).astype("float64").to_numpy()
-        kind = pd.Series(values[self.by]).astype("str").str.lower()
+        kind = pd.Series(values[self.by])
+        if not kind.notna().any():  # no type given anywhere: either sign is fine
+            return np.zeros(len(number), dtype=bool)
+        kind = kind.astype("str").str.lower()  # stored lower-case already; a re-check may not be
         negative = kind.isin(self.negative).to_numpy()
         positive = kind.isin(self.positive).to_numpy()
         with np.errstate(invalid="ignore"):

@@ -43,3 +43,46 @@ def last_upload_per_entity(ledger_entries: dict[str, dict]) -> dict[str, pd.Time
             if rows and (entity not in latest or when > latest[entity]):
                 latest[entity] = when
     return latest
+
+
+def exact_duplicate_lines(frame: pd.DataFrame, key: list[str] | tuple[str, ...]) -> pd.DataFrame:
+    """Lines equal to an earlier line in every column but the key: the extra copies (a line
+    exported twice gets a new line id but is the same sale, so it would be counted twice)."""
+    others = [c for c in frame.columns if c not in key]
+    if frame.empty or not others:
+        return frame.iloc[0:0]
+    return frame[frame.duplicated(others, keep="first")]
+
+
+def zero_price_lines(frame: pd.DataFrame, price: str = "actual_price", quantity: str = "quantity") -> pd.DataFrame:
+    """Lines with units but a price of 0 (e.g. stock adjustments exported as sales: they add
+    units sold and no revenue)."""
+    prices = frame[price].astype("float64")
+    units = frame[quantity].astype("float64")
+    return frame[(prices == 0) & (units != 0)]
+
+
+OUTLIER_FACTOR = 50
+OUTLIER_FLOOR = 100
+
+
+def unit_outliers(frame: pd.DataFrame, quantity: str = "quantity", by: str = "product_id",
+                  factor: float = OUTLIER_FACTOR, floor: float = OUTLIER_FLOOR) -> pd.DataFrame:
+    """Lines whose units (either sign) are more than ``factor`` times the median units per line
+    of the same product, and at least ``floor``: the order of ten thousand units where a line
+    usually holds a dozen."""
+    if frame.empty:
+        return frame
+    units = frame[quantity].astype("float64").abs()
+    typical = units.groupby(frame[by]).transform("median")
+    return frame[(units >= floor) & (units > factor * typical)]
+
+
+def unknown_ids(frame: pd.DataFrame, column: str, known: set) -> dict:
+    """How many of ``frame``'s distinct ``column`` values are not in ``known``: ``ids``,
+    ``unknown_ids``, ``unknown_rows`` and the first ``examples``."""
+    values = frame[column].dropna()
+    distinct = pd.unique(values)
+    unknown = [v for v in distinct if v not in known]
+    return {"ids": len(distinct), "unknown_ids": len(unknown),
+            "unknown_rows": int(values.isin(unknown).sum()), "examples": [str(v) for v in unknown[:5]]}

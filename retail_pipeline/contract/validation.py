@@ -56,7 +56,7 @@ EXAMPLES_PER_RULE = 3
 def rule_kind(rule: str) -> str:
     """The rule a problem breaks, without its particulars ("duplicate key: already used on
     row 7" and "... on row 9" are both "duplicate key")."""
-    return rule.split(":", 1)[0]
+    return rule.split(": ", 1)[0]
 
 
 @dataclass
@@ -111,17 +111,24 @@ FIRST_DATA_ROW = 2  # header is row 1
 
 
 class _Collector:
-    def __init__(self, file: str, limit: int):
+    def __init__(self, file: str, limit: int, keep_all: bool = False):
         self.file, self.limit = file, limit
         self.problems: list[Problem] = []
         self.total = 0
         self.by_rule: dict[str, RuleCount] = {}
+        self.keep_all = keep_all
+        self.parts: list[pd.DataFrame] = []  # with keep_all: every problem, one frame per rule
+        self.positions: list[np.ndarray] = []  # with keep_all: the frame positions of those rows
 
     def add_rows(self, mask: np.ndarray, rows: np.ndarray, column: str, values: pd.Series, rule: str):
         idx = np.flatnonzero(mask)
         if len(idx) == 0:
             return
         self.total += len(idx)
+        if self.keep_all:
+            picked = values.iloc[idx]
+            shown = picked.astype("str").where(picked.notna(), None)
+            self._keep(idx, np.asarray(rows)[idx], column, shown.to_numpy(dtype=object), rule)
         counted = self.by_rule.setdefault(rule_kind(rule), RuleCount())
         counted.count += len(idx)
         wanted = max(self.limit - len(self.problems), EXAMPLES_PER_RULE - len(counted.examples))
@@ -134,8 +141,16 @@ class _Collector:
             if len(counted.examples) < EXAMPLES_PER_RULE:
                 counted.examples.append(problem)
 
-    def add(self, problem: Problem):
+    def _keep(self, idx: np.ndarray, rows: np.ndarray, column: str | None, values, rule) -> None:
+        self.positions.append(idx)
+        self.parts.append(pd.DataFrame({"row": rows.astype("int64"), "column": column,
+                                        "value": values, "rule": rule}))
+
+    def add(self, problem: Problem, position: int | None = None):
         self.total += 1
+        if self.keep_all and position is not None:
+            self._keep(np.array([position]), np.array([problem.row]), problem.column,
+                       np.array([problem.value], dtype=object), problem.rule)
         self.by_rule.setdefault(rule_kind(problem.rule), RuleCount()).add(problem)
         if len(self.problems) < self.limit:
             self.problems.append(problem)
@@ -158,6 +173,10 @@ _UTC_OFFSET = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 def _parse_dates(text: pd.Series, date_format: str | None) -> pd.Series:
     """Parse dates; a trailing UTC offset is dropped so the shop's local wall time is kept
     (a sale at 23:30+01 belongs to that calendar day, whatever UTC says)."""
+    if date_format and ("%z" in date_format or "%Z" in date_format):
+        # the same rule with a format: the offset is dropped, the wall time kept
+        text = text.str.replace(r"\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})$", "", regex=True)
+        date_format = date_format.replace("%z", "").replace("%Z", "").strip()
     if date_format:
         return pd.to_datetime(text, format=date_format, errors="coerce")
     has_time = text.str.contains(r"\d[T ]\d", regex=True, na=False)
@@ -186,8 +205,75 @@ def validate(
     Extra columns are kept as text; nothing is evaluated.
     ``rows`` gives each frame row's number in the source file (default: header is row 1).
     """
+    out, found, frame = _check(frame, entity, file, date_format, rows, limit, keep_all=False)
+    if found.total:
+        raise found.error()
+    return _result(out, frame, None)
+
+
+@dataclass
+class RowCheck:
+    """What :func:`validate_rows` found: the rows that keep every rule (canonical dtypes) and
+    every problem of the others."""
+
+    valid: pd.DataFrame
+    bad: np.ndarray  # one flag per input row: True when the row breaks at least one rule
+    rejected: pd.DataFrame  # one line per problem: row, column, value, rule (file order)
+    problems: list[Problem]  # the first ``limit`` problems, as ``validate`` would list them
+    total: int
+    by_rule: dict[str, RuleCount]
+
+    @property
+    def bad_rows(self) -> int:
+        return int(self.bad.sum())
+
+    def error(self) -> ContractError:
+        return ContractError(self.problems, self.total, self.by_rule)
+
+
+def validate_rows(
+    frame: pd.DataFrame,
+    entity: Entity | str,
+    file: str = "<table>",
+    *,
+    date_format: str | None = None,
+    rows: np.ndarray | None = None,
+    limit: int = MAX_REPORTED,
+) -> RowCheck:
+    """Like :func:`validate`, but a row that breaks a rule does not stop the table: returns the
+    valid rows and every problem of the bad ones (row, column, value, rule), without raising.
+
+    Problems of the whole file (a required column missing from the header, no data rows) still
+    raise :class:`ContractError`. Of rows repeating a key, the later ones are the bad rows.
+    """
+    out, found, frame = _check(frame, entity, file, date_format, rows, limit, keep_all=True)
+    bad = np.zeros(len(frame), dtype=bool)
+    for idx in found.positions:
+        bad[idx] = True
+    if found.parts:
+        rejected = pd.concat(found.parts, ignore_index=True)
+        rejected = rejected.sort_values("row", kind="stable").reset_index(drop=True)
+    else:
+        rejected = pd.DataFrame({"row": pd.Series([], dtype="int64"), "column": [], "value": [], "rule": []})
+    return RowCheck(_result(out, frame, ~bad), bad, rejected, found.problems, found.total, found.by_rule)
+
+
+def _result(out: dict[str, pd.Series], frame: pd.DataFrame, keep: np.ndarray | None) -> pd.DataFrame:
+    result = pd.DataFrame(out, index=frame.index)
+    for extra in frame.columns:
+        if extra not in result.columns:
+            result[extra] = frame[extra].astype("str").where(frame[extra].notna(), None).astype("str")
+    if keep is not None and not keep.all():
+        result = result.loc[keep]
+    return result.reset_index(drop=True)
+
+
+def _check(frame: pd.DataFrame, entity: Entity | str, file: str, date_format: str | None,
+           rows: np.ndarray | None, limit: int, keep_all: bool):
+    """Every rule on every row: (typed columns, the problems found, the frame with optional
+    columns filled in); raises only for problems of the whole file."""
     entity = ENTITIES[entity] if isinstance(entity, str) else entity
-    found = _Collector(file, limit)
+    found = _Collector(file, limit, keep_all)
     missing = [c for c in entity.required_names if c not in frame.columns]
     if missing:
         for name in missing:
@@ -262,14 +348,10 @@ def validate(
         key_name = ", ".join(entity.key)
         for i in np.flatnonzero(dup):
             found.add(Problem(file, int(rows[i]), key_name, " / ".join(keys[i]),
-                              f"duplicate key: already used on row {first_row[keys[i]]}"))
-    if found.total:
-        raise found.error()
-    result = pd.DataFrame(out, index=frame.index)
-    for extra in frame.columns:
-        if extra not in result.columns:
-            result[extra] = frame[extra].astype("str").where(frame[extra].notna(), None).astype("str")
-    return result.reset_index(drop=True)
+                              f"duplicate key: already used on row {first_row[keys[i]]}"), int(i))
+    return out, found, frame
+
+
 
 
 def empty_frame(entity: Entity | str) -> pd.DataFrame:

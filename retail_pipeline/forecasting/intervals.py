@@ -81,8 +81,10 @@ class ConformalCalibrator:
         exact = keys.merge(table, on=["level", "bucket"], how="left")
         whole = keys.merge(table[table["bucket"] == -1].drop(columns="bucket"),
                            on="level", how="left")
-        lo = exact["lo"].fillna(whole["lo"]).to_numpy(float)
-        hi = exact["hi"].fillna(whole["hi"]).to_numpy(float)
+        # the point forecast always lies inside its interval, even when the backtest errors of a
+        # (bias-corrected) model all fell on one side of it
+        lo = np.minimum(exact["lo"].fillna(whole["lo"]).to_numpy(float), 0.0)
+        hi = np.maximum(exact["hi"].fillna(whole["hi"]).to_numpy(float), 0.0)
         yhat = np.clip(out["yhat"].to_numpy(float), 0, None)
         spread = np.sqrt(yhat + 1.0)
         out["yhat_lower"] = np.clip(yhat + lo * spread, 0, None)

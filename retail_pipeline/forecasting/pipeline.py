@@ -14,8 +14,9 @@
    fits of all candidates run in the same thread pool as the backtest, so the champion's
    fit does not wait for the choice; only the champion is saved and used.
 
-Which models are offered where (``ForecastSettings``): seasonal naive and the global
-gradient boosting everywhere; Croston, SBA and TSB (``intermittent``) at levels with at
+Which models are offered where (``ForecastSettings``): seasonal naive, the seasonal
+profile (level x weekday x month x growth, ``profile``) and the global gradient boosting
+everywhere; Croston, SBA and TSB (``intermittent``) at levels with at
 least one intermittent series (mostly zero days in the last year); Prophet only at levels
 with at most
 ``prophet_max_series`` series (it is one optimisation per series); the Random Forest at
@@ -25,9 +26,10 @@ on the 500 store-item series it lost to it in the backtest, MASE 0.765 against 0
 on big levels it would mostly spend the refresh budget).
 
 Bias correction: the champion's forecast is multiplied by ``backtest_bias_factor`` of its
-own backtest errors when every fold erred in the same direction (the fold ratio closest to
-1; off with ``backtest_bias_correction=False``), and its conformal band is calibrated on the
-corrected backtest forecasts.
+own backtest errors (``bias_correction_rule``: ``latest``, the actual / forecast units of the
+newest fold, by default; ``consistent``, the fold ratio closest to 1 and only when every fold
+erred in the same direction; within 0.8..1.2; off with ``backtest_bias_correction=False``),
+and its conformal band is calibrated on the corrected backtest forecasts.
 
 Holidays: every model that can use them gets the same ``HolidayCalendar`` (country
 holidays, user events, the Christmas / Black Friday / Easter peaks; see ``events``): the
@@ -70,6 +72,7 @@ from retail_pipeline.forecasting.intermittent import IntermittentForecaster, int
 from retail_pipeline.forecasting.intervals import ConformalCalibrator
 from retail_pipeline.forecasting.naive import SeasonalNaive
 from retail_pipeline.forecasting.panel import LEVELS, series_keys
+from retail_pipeline.forecasting.profile import SeasonalProfileForecaster
 from retail_pipeline.forecasting.prophet_model import ProphetForecaster
 from retail_pipeline.forecasting.settings import INTERMITTENT_MODELS, ForecastSettings
 from retail_pipeline.platform.registry import ModelRecord, ModelRegistry, fingerprint_frame
@@ -94,6 +97,8 @@ def make_model(name: str, horizon: int, settings: ForecastSettings,
     """
     if name == "seasonal_naive":
         return SeasonalNaive("year", interval=settings.interval)
+    if name == "seasonal_profile":
+        return SeasonalProfileForecaster(horizon=horizon, interval=settings.interval)
     if name == "prophet":
         return ProphetForecaster(interval=settings.interval, n_jobs=prophet_jobs,
                                  calendar=calendar)
@@ -153,20 +158,31 @@ def expand_aliases(forecast: pd.DataFrame, aliases: pd.DataFrame) -> pd.DataFram
     return pd.concat([forecast, copies], ignore_index=True)
 
 
-def backtest_bias_factor(errors: pd.DataFrame, limit: float = 0.2) -> float:
-    """Multiplier that removes the champion's backtest bias, when that bias is systematic.
+BIAS_RULES = ("latest", "consistent")
 
-    Per fold, ``sum(y) / sum(yhat)``. Only when every fold errs in the same direction is the
-    bias taken as the model's and not the period's; the factor is then the fold ratio
-    closest to 1 (the most cautious one), limited to ``1 +- limit``. Otherwise 1.
+
+def backtest_bias_factor(errors: pd.DataFrame, limit: float = 0.2, rule: str = "latest") -> float:
+    """Multiplier that removes the champion's backtest bias, limited to ``1 +- limit``.
+
+    Per fold, ``sum(y) / sum(yhat)``.
+
+    - ``latest``: the ratio of the newest fold, the one nearest the forecast. A level shift
+      or a ramp the model does not capture (autumn into Christmas on one year of history)
+      persists over a short horizon, so the newest fold's error says most about the next.
+    - ``consistent``: only when every fold errs in the same direction (a bias of the model,
+      not of a period), the fold ratio closest to 1 (the most cautious one); otherwise 1.
     """
+    if rule not in BIAS_RULES:
+        raise ValueError(f"unknown bias correction rule {rule!r}; known: {', '.join(BIAS_RULES)}")
     if errors.empty:
         return 1.0
-    sums = errors.groupby("fold")[["y", "yhat"]].sum()
+    sums = errors.groupby("fold")[["y", "yhat"]].sum().sort_index()
     sums = sums[sums["yhat"] > 0]
     if sums.empty:
         return 1.0
     ratios = (sums["y"] / sums["yhat"]).to_numpy()
+    if rule == "latest":
+        return float(np.clip(ratios[-1], 1 - limit, 1 + limit))
     if not ((ratios > 1).all() or (ratios < 1).all()):
         return 1.0
     closest = ratios[np.argmin(np.abs(ratios - 1))]
@@ -281,7 +297,8 @@ def run_forecast(panel: pd.DataFrame, settings: ForecastSettings | None = None, 
         candidate = candidates[(level, model_name)]
         model, version = candidate.final_model(board, registry)
         own = errors[(errors["model"] == model_name) & (errors["level"] == level)]
-        factor = backtest_bias_factor(own) if settings.backtest_bias_correction else 1.0
+        factor = (backtest_bias_factor(own, rule=settings.bias_correction_rule)
+                  if settings.backtest_bias_correction else 1.0)
         calibrator = ConformalCalibrator(interval=settings.interval).fit(
             own.assign(yhat=own["yhat"] * factor))
         pred = model.predict(settings.horizon)

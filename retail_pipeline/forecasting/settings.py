@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from retail_pipeline.platform.knobs import documented as _doc
 
-MODEL_NAMES = ("seasonal_naive", "prophet", "random_forest", "global_hgb", "croston", "sba",
-               "tsb")
+MODEL_NAMES = ("seasonal_naive", "seasonal_profile", "prophet", "random_forest", "global_hgb",
+               "croston", "sba", "tsb")
 INTERMITTENT_MODELS = ("croston", "sba", "tsb")
 
 
@@ -32,8 +32,9 @@ class ForecastSettings:
     forest_trees: int = _doc(40, "Trees in the Random Forest candidate.")
     forest_max_depth: int | None = _doc(12, "Depth limit of the forest's trees (empty: none).")
     boost_max_train_rows: int | None = _doc(
-        100_000, "Training rows sampled for the gradient boosting (empty: all); on the 500 "
-                 "store-item series 100k of 182k rows cost +0.03 sMAPE and halved the fits.")
+        60_000, "Training rows sampled for the gradient boosting (empty: all); on the 500 "
+                "store-item series 60k of 182k rows scored a backtest sMAPE of 11.93 against "
+                "11.91 with 100k, in two thirds of the time.")
     train_days: int = _doc(365, "Days of target history the tree models train on (their "
                                 "lag features still read further back).")
     interval: float = _doc(0.8, "Coverage of the prediction interval (0.8 = 80%).")
@@ -53,8 +54,12 @@ class ForecastSettings:
     bias_mase_tolerance: float = _doc(0.05, "How much higher (0.05 = 5%) the MASE of an "
                                             "unbiased model may be and still beat a biased one.")
     backtest_bias_correction: bool = _doc(
-        True, "Scale the champion's forecast by actual / forecast units of its backtest when "
-              "every fold erred in the same direction (the most cautious fold's ratio).")
+        True, "Scale the champion's forecast by actual / forecast units of its backtest "
+              "(see `bias_correction_rule`; limited to 0.8..1.2).")
+    bias_correction_rule: str = _doc(
+        "latest", "`latest`: the ratio of the newest backtest fold, nearest the forecast (a "
+                  "ramp or level shift the model misses persists); `consistent`: only when "
+                  "every fold erred the same way, the ratio closest to 1.")
     speculative_final_fit: bool = _doc(
         True, "Fit every candidate's final model while the backtest runs (on cores it leaves "
               "idle) instead of after the choice; only the champion is kept.")
@@ -63,6 +68,9 @@ class ForecastSettings:
         unknown = set(self.models) - set(MODEL_NAMES)
         if unknown:
             raise ValueError(f"unknown model(s) {sorted(unknown)}; known: {MODEL_NAMES}")
+        if self.bias_correction_rule not in ("latest", "consistent"):
+            raise ValueError(f"unknown bias_correction_rule {self.bias_correction_rule!r}; "
+                             "known: latest, consistent")
         if self.horizon < 1 or self.n_folds < 1:
             raise ValueError("horizon and n_folds must be at least 1")
 

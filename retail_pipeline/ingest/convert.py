@@ -11,7 +11,9 @@ import pandas as pd
 
 from retail_pipeline.ingest import formats, transforms
 from retail_pipeline.ingest.formats import EntityFrame, Recognised
+from retail_pipeline.ingest.invoices import invoice_frames
 from retail_pipeline.ingest.mapping import Mapping
+from retail_pipeline.ingest.shopify import shopify_frames
 from retail_pipeline.ingest.tables import RawTable
 from retail_pipeline.ingest.woocommerce import woocommerce_frames
 
@@ -20,6 +22,10 @@ def entity_frames(found: Recognised, raw: RawTable, file: str, mapping: Mapping 
     """The contract parts (still text) of an export recognised as ``found``."""
     if found.format == "woocommerce":
         return woocommerce_frames(raw.frame, raw.row_numbers(), file)
+    if found.format == "shopify":
+        return shopify_frames(raw.frame, raw.row_numbers(), file)
+    if found.format == "invoice_lines":
+        return invoice_frames(raw.frame, raw.row_numbers(), file, found.rename)
     if found.format == "mapping":
         return mapping.frames(raw, file)
     return [_complete_key(part, file) for part in formats.canonical_frames(found, raw.frame, raw.row_numbers())]

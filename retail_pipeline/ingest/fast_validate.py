@@ -132,6 +132,8 @@ def _dates(text: pa.ChunkedArray, date_format: str | None) -> pa.ChunkedArray | 
     dates such as 2024-02-30 or 23:59:60, like pandas). With a format, ``strptime`` must
     round-trip: it normalises impossible dates (30.02. becomes 01.03.), pandas rejects them.
     """
+    if date_format and ("%z" in date_format or "%Z" in date_format):
+        return None  # offsets are dropped to keep the wall time: contract.validate does that
     parsed = _parse_dates(text, date_format)
     if parsed is None:
         return None

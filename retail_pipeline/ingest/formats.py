@@ -8,7 +8,14 @@ Detection looks at the header only (cheap, and the same for CSV and Excel):
   store-item-demand file) becomes ``daily_totals``;
 * ``woocommerce``: a WebToffee WooCommerce order export (``order_id``, ``order_date``,
   ``status`` and ``line_item_N`` columns) becomes transactions and customers
-  (see :mod:`retail_pipeline.ingest.woocommerce`).
+  (see :mod:`retail_pipeline.ingest.woocommerce`);
+* ``shopify``: a Shopify admin "Export orders" CSV (``Name``, ``Financial Status``,
+  ``Created at`` and ``Lineitem quantity/name/price``) becomes transactions, products and
+  customers (see :mod:`retail_pipeline.ingest.shopify`);
+* ``invoice_lines``: the invoice-line layout of Online Retail (``Invoice``/``InvoiceNo``,
+  ``StockCode``, ``Quantity``, ``InvoiceDate``, ``Price``/``UnitPrice``, optionally
+  ``Description``, ``Customer ID``/``CustomerID``, ``Country``) becomes transactions,
+  products and customers (see :mod:`retail_pipeline.ingest.invoices`).
 
 Anything else needs a mapping file (:mod:`retail_pipeline.ingest.mapping`).
 """
@@ -25,7 +32,20 @@ from retail_pipeline.contract import ENTITIES
 
 DAILY_SALES_COLUMNS = ("date", "store", "item", "sales")
 WOOCOMMERCE_COLUMNS = ("order_id", "order_date", "status")
+SHOPIFY_COLUMNS = ("name", "financial status", "created at", "lineitem quantity", "lineitem name", "lineitem price")
 _LINE_ITEM = re.compile(r"^line_item_\d+$")
+# invoice-line exports: role -> accepted header names (normalised), current and older UCI spelling
+INVOICE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "invoice": ("invoice", "invoiceno"),
+    "stock_code": ("stockcode",),
+    "quantity": ("quantity",),
+    "invoice_date": ("invoicedate",),
+    "price": ("price", "unitprice"),
+    "description": ("description",),
+    "customer": ("customer id", "customerid"),
+    "country": ("country",),
+}
+INVOICE_REQUIRED = ("invoice", "stock_code", "quantity", "invoice_date", "price")
 
 
 def normalise(name: str) -> str:
@@ -34,9 +54,10 @@ def normalise(name: str) -> str:
 
 @dataclass
 class Recognised:
-    """A header's format, its main entity, and the rename onto contract names."""
+    """A header's format, its main entity, and the rename onto contract names (for
+    ``invoice_lines``: onto the roles of :data:`INVOICE_COLUMNS`)."""
 
-    format: str  # "canonical", "daily_sales", "woocommerce" or "mapping"
+    format: str  # "canonical", "daily_sales", "woocommerce", "shopify", "invoice_lines" or "mapping"
     entity: str
     rename: dict[str, str] = field(default_factory=dict)
 
@@ -59,11 +80,27 @@ def recognise(header: list[str]) -> Recognised | None:
             names["item"]: "product_id", names["sales"]: "quantity"})
     if all(c in names for c in WOOCOMMERCE_COLUMNS) and any(_LINE_ITEM.match(n) for n in names):
         return Recognised("woocommerce", "transactions")
+    if all(c in names for c in SHOPIFY_COLUMNS):
+        return Recognised("shopify", "transactions")
+    invoice_roles = invoice_line_roles(header)
+    if invoice_roles is not None:
+        return Recognised("invoice_lines", "transactions", invoice_roles)
     complete = [e for e in ENTITIES.values() if all(c in names for c in e.required_names)]
     if complete:
         entity = max(complete, key=lambda e: len(e.required_names))
         return Recognised("canonical", entity.name, _rename_to_contract(header, entity.column_names))
     return None
+
+
+def invoice_line_roles(header: list[str]) -> dict[str, str] | None:
+    """Header name -> role (see :data:`INVOICE_COLUMNS`) of an invoice-line export, else None."""
+    found: dict[str, str] = {}
+    for name in header:
+        key = normalise(name)
+        for role, spellings in INVOICE_COLUMNS.items():
+            if key in spellings and role not in found.values():
+                found[name] = role
+    return found if all(r in found.values() for r in INVOICE_REQUIRED) else None
 
 
 def nearest_entity(header: list[str]) -> str | None:
@@ -83,6 +120,9 @@ def expected_headers() -> str:
     parts = [f"{e.name} ({', '.join(e.column_names)})" for e in ENTITIES.values()]
     parts.append(f"daily sales ({', '.join(DAILY_SALES_COLUMNS)})")
     parts.append("a WooCommerce order export (order_id, order_date, status, line_item_1, ...)")
+    parts.append("a Shopify orders export (" + ", ".join(SHOPIFY_COLUMNS) + ", ...)")
+    parts.append("invoice lines (Invoice, StockCode, Description, Quantity, InvoiceDate, Price, "
+                 "Customer ID, Country)")
     return "; ".join(parts)
 
 

@@ -22,6 +22,20 @@ steps and run again ends exactly like one clean run; once the hash is in the led
 re-run only archives the file. ``on_step`` is called after each step (tests use it to
 simulate a crash). An exclusive file lock serialises concurrent ingestions.
 
+Partial acceptance: a file whose rows that break the contract are at most
+``RETAIL_MAX_BAD_ROW_SHARE`` of its rows (1%; 0 with ``RETAIL_STRICT_UPLOADS`` or
+``strict=True``) is applied without them (status ``partial``): each problem of those rows
+(row, column, value, rule) goes to ``quarantine/<file>.rejected.csv``, written before step 1
+(idempotent: the same bytes each time), and the result and ledger entry say how many rows
+were accepted and how many quarantined. Above the threshold the file is rejected whole:
+``<file>.error.json`` (and ``<file>.rejected.csv`` for row problems) beside it in quarantine/.
+
+Replacing stored rows is reported: how many rows of the table as it was before the upload
+(read from this upload's backup, so a re-run after a crash reports the same) have a key the
+upload gives again, and which earlier uploads (their history files) those keys came from;
+``IngestResult.replaced_most`` lists earlier uploads of which more than half the rows were
+replaced.
+
 Refusals for size (``RETAIL_MAX_UPLOAD_MB``, checked while decompressing) and width
 (``RETAIL_MAX_COLUMNS``) happen while reading, before step 1, so they leave no backup and
 no history. ``iter_pending`` ingests everything complete in ``incoming/`` one file at a
@@ -33,15 +47,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retail_pipeline.contract import Problem, RuleCount, by_rule_lines
+import pandas as pd
+import pyarrow.parquet as pq
+
+from retail_pipeline.contract import Problem, RuleCount, by_rule_lines, quality
 from retail_pipeline.contract.validation import count_by_rule
 from retail_pipeline.ingest import backups, cleanup, incoming
+from retail_pipeline.ingest import store as stores
 from retail_pipeline.ingest.incoming import NotRegularFileError, Refused, Snapshot
 from retail_pipeline.ingest.ledger import Ledger, upload_id
 from retail_pipeline.ingest.mapping import Mapping
@@ -53,6 +72,8 @@ from retail_pipeline.platform.layout import DataLayout
 
 STEPS = ("backup", "history", "consolidate", "ledger", "archive")
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+PARTIAL = "partial"  # accepted without its few bad rows (they are in quarantine/<file>.rejected.csv)
+REPLACED_MOST = 0.5  # an upload that replaces more than this share of an earlier one is flagged
 SKIPPED, FAILED = "skipped", "failed"  # not taken now (left in place), or an unexpected error
 
 
@@ -62,10 +83,13 @@ class Limits:
 
     max_bytes: int
     max_columns: int
+    max_bad_share: float = field(default_factory=settings.max_bad_row_share)
+    """Share of rows that may break the contract and be left out (0: all or nothing)."""
 
     @classmethod
-    def from_settings(cls) -> Limits:
-        return cls(settings.max_upload_bytes(), settings.max_columns())
+    def from_settings(cls, strict: bool = False) -> Limits:
+        share = 0.0 if strict else settings.max_bad_row_share()
+        return cls(settings.max_upload_bytes(), settings.max_columns(), share)
 
 
 def sha256_of(data: bytes) -> str:
@@ -91,6 +115,11 @@ class CheckResult:
     problems: list[Problem] = field(default_factory=list)
     total_problems: int = 0
     by_rule: dict[str, RuleCount] = field(default_factory=dict)
+    quarantined_rows: int = 0  # rows left out of an accepted file (partial acceptance)
+    source_rows: int = 0  # data rows of the file that became contract rows
+    rejected_rows: pd.DataFrame | None = None  # row, entity, column, value, rule of every row problem
+    reason: str = ""  # why a file with row problems was rejected whole (the share of bad rows)
+    dropped: dict[str, int] = field(default_factory=dict)  # mapping drop_rows condition -> rows left out
 
     def __post_init__(self):
         if self.problems and not self.by_rule:
@@ -98,19 +127,39 @@ class CheckResult:
 
     @property
     def accepted(self) -> bool:
-        return self.total_problems == 0
+        return self.total_problems == 0 or self.quarantined_rows > 0
+
+    @property
+    def partial(self) -> bool:
+        return self.quarantined_rows > 0
 
     @property
     def upload_id(self) -> str:
         return upload_id(self.sha256)
 
     def summary(self) -> str:
+        tables = ", ".join(f"{n:,} {e} rows" for e, n in self.rows.items())
+        if self.partial:
+            return (f"{self.file}: PARTIAL, {self.format}: {tables} would be accepted; "
+                    f"{self.quarantined_rows:,} of {self.source_rows:,} rows would be quarantined "
+                    f"({self.total_problems} problem(s): {_per_rule(self.by_rule)})")
         if self.accepted:
-            tables = ", ".join(f"{n:,} {e} rows" for e, n in self.rows.items())
-            return f"{self.file}: OK, {self.format}: {tables}"
+            return f"{self.file}: OK, {self.format}: {tables}{dropped_text(self.dropped, '; ')}"
         first = "; ".join(str(p) for p in self.problems[:3])
         return (f"{self.file} would be rejected ({self.format or 'format not recognised'}): "
-                f"{self.total_problems} problem(s). First: {first}")
+                f"{self.total_problems} problem(s){': ' + self.reason if self.reason else ''}. First: {first}")
+
+
+def dropped_text(dropped: dict[str, int], lead: str = "") -> str:
+    """``6,137 rows dropped by the mapping (Price matches '0': 3,687; ...)``, or "" for none."""
+    if not dropped or not sum(dropped.values()):
+        return ""
+    parts = "; ".join(f"{condition}: {count:,}" for condition, count in dropped.items() if count)
+    return f"{lead}{sum(dropped.values()):,} rows dropped by the mapping ({parts})"
+
+
+def _per_rule(by_rule: dict[str, RuleCount]) -> str:
+    return " ".join(f"{line}." for line in by_rule_lines(by_rule))
 
 
 @dataclass
@@ -133,6 +182,10 @@ class IngestResult:
     summary: str = ""
     by_rule: dict[str, RuleCount] = field(default_factory=dict)
     note: str = ""  # something the operator should know (e.g. the original was left in place)
+    quarantined_rows: int = 0  # rows of an accepted file left out (status partial)
+    rejected_rows_path: Path | None = None  # quarantine/<file>.rejected.csv: each problem of those rows
+    replaced: dict[str, dict] = field(default_factory=dict)
+    """entity -> {"rows": stored rows replaced, "by_upload": {upload_id: {"rows", "of", "file"}}}"""
 
     def __post_init__(self):
         if self.problems and not self.by_rule:
@@ -144,11 +197,46 @@ class IngestResult:
 
     @property
     def accepted(self) -> bool:
-        return self.status in (ACCEPTED, DUPLICATE)
+        return self.status in (ACCEPTED, PARTIAL, DUPLICATE)
 
     @property
     def changed_tables(self) -> bool:
-        return self.status == ACCEPTED
+        return self.status in (ACCEPTED, PARTIAL)
+
+    @property
+    def accepted_rows(self) -> int:
+        return sum(self.rows.values())
+
+    @property
+    def replaced_rows(self) -> int:
+        return sum(r["rows"] for r in self.replaced.values())
+
+    @property
+    def replaced_most(self) -> list[dict]:
+        """Earlier uploads of which this one replaced more than half the rows."""
+        return replaced_most(self.replaced)
+
+
+def replaced_most(replaced: dict[str, dict]) -> list[dict]:
+    """Earlier uploads (entity, upload_id, file, rows, of) more than ``REPLACED_MOST`` replaced."""
+    return [{"entity": entity, "upload_id": uid, **hit}
+            for entity, report in replaced.items() for uid, hit in report.get("by_upload", {}).items()
+            if hit["of"] and hit["rows"] > REPLACED_MOST * hit["of"]]
+
+
+def replaced_text(replaced: dict[str, dict]) -> str:
+    """"replaced 16,979 stored rows (transactions: 16,979, of upload ... 'a.csv': 16,979 of 17,000)"."""
+    total = sum(r["rows"] for r in replaced.values())
+    if not total:
+        return ""
+    parts = []
+    for entity, report in replaced.items():
+        if not report["rows"]:
+            continue
+        uploads = ", ".join(f"{hit['rows']:,} of the {hit['of']:,} rows of upload {uid} ({hit.get('file') or '?'})"
+                            for uid, hit in report.get("by_upload", {}).items())
+        parts.append(f"{entity}: {report['rows']:,}" + (f", {uploads}" if uploads else ""))
+    return f"replaced {total:,} stored rows ({'; '.join(parts)})"
 
 
 def _check_bytes(raw: bytes, name: str, mapping: Mapping | None, sha: str | None = None,
@@ -156,13 +244,16 @@ def _check_bytes(raw: bytes, name: str, mapping: Mapping | None, sha: str | None
     sha = sha or sha256_of(raw)
     limits = limits or Limits.from_settings()
     try:
-        parsed = read_upload(raw, name, mapping, limits.max_bytes, limits.max_columns)
+        parsed = read_upload(raw, name, mapping, limits.max_bytes, limits.max_columns, limits.max_bad_share)
     except UploadRejected as exc:
-        return (CheckResult(name, sha, exc.format, exc.entity, {}, exc.problems, exc.total, exc.by_rule),
+        return (CheckResult(name, sha, exc.format, exc.entity, {}, exc.problems, exc.total, exc.by_rule,
+                            source_rows=exc.rows, rejected_rows=exc.rejected, reason=exc.share_text),
                 None)
     entity = next(iter(parsed.tables))
     rows = {e: len(f) for e, f in parsed.tables.items()}
-    return CheckResult(name, sha, parsed.format, entity, rows), parsed
+    return CheckResult(name, sha, parsed.format, entity, rows, parsed.problems, parsed.total_problems,
+                       parsed.by_rule, parsed.bad_rows, parsed.rows, parsed.rejected,
+                       dropped=parsed.dropped), parsed
 
 
 def _too_large(snapshot: Snapshot, limits: Limits) -> CheckResult:
@@ -180,10 +271,10 @@ def _check_snapshot(snapshot: Snapshot, mapping: Mapping | None,
 
 
 def check_file(path: Path | str, mapping: Mapping | Path | str | None = None,
-               limits: Limits | None = None) -> CheckResult:
+               limits: Limits | None = None, strict: bool = False) -> CheckResult:
     """Read and validate ``path`` exactly as ingestion would; writes nothing."""
     mapping = resolve_mapping(mapping)  # a broken mapping is reported before the file is read
-    limits = limits or Limits.from_settings()
+    limits = limits or Limits.from_settings(strict)
     path = Path(path)
     try:
         snapshot = incoming.read_snapshot(path, limits.max_bytes, follow=True)
@@ -305,11 +396,36 @@ def _with_note(summary: str, note: str) -> str:
     return f"{summary} ({note})" if note else summary
 
 
+def _rejected_csv(rejected: pd.DataFrame) -> bytes:
+    """Each problem of the rows left out: row, entity, column, value, rule (file order)."""
+    buffer = io.StringIO()
+    rejected.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue().encode("utf-8")
+
+
+def _write_rejected(folder: Path, name: str, uid: str, rejected: pd.DataFrame) -> Path:
+    """``quarantine/<name>.rejected.csv`` (``<name>.<upload id>.rejected.csv`` when another
+    upload's list holds that name); rewriting the same list is a no-op, so a re-run is safe."""
+    data = _rejected_csv(rejected)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}.rejected.csv"
+    if target.exists() and target.read_bytes() != data:
+        target = folder / f"{name}.{uid}.rejected.csv"
+    if not target.exists() or target.read_bytes() != data:
+        atomic.write_bytes(target, data)
+    return target
+
+
 def _reject(snapshot: Snapshot, layout: DataLayout, check: CheckResult, from_incoming: bool) -> IngestResult:
     target, _ = _free_name(layout.quarantine, snapshot.name, check.sha256, snapshot.size)
     error_path = target.with_name(target.name + ".error.json")
+    rejected_path = None
+    if check.rejected_rows is not None and len(check.rejected_rows):
+        rejected_path = target.with_name(target.name + ".rejected.csv")
+        atomic.write_bytes(rejected_path, _rejected_csv(check.rejected_rows))
     summary = (f"{snapshot.name} was rejected and nothing was stored: {check.total_problems} problem(s) "
-               f"({check.format or 'format not recognised'}). "
+               f"({check.format or 'format not recognised'})"
+               + (f"; {check.reason}" if check.reason else "") + ". "
                + ("Per rule: " + " ".join(f"{line}." for line in by_rule_lines(check.by_rule)) + " Row by row: "
                   if check.by_rule else "")
                + " ".join(f"[{i + 1}] {p}." for i, p in enumerate(check.problems[:5]))
@@ -323,6 +439,8 @@ def _reject(snapshot: Snapshot, layout: DataLayout, check: CheckResult, from_inc
         "problems_by_rule": {kind: rc.as_dict() for kind, rc in check.by_rule.items()},
         "problems": [p.as_dict() for p in check.problems],
         "total": check.total_problems,
+        "rows": check.source_rows,
+        "rejected_rows_csv": rejected_path.name if rejected_path else None,
         "summary": summary,
         "rejected_at": dt.datetime.now(dt.UTC).isoformat(),
     })
@@ -330,7 +448,7 @@ def _reject(snapshot: Snapshot, layout: DataLayout, check: CheckResult, from_inc
     return IngestResult(snapshot.name, check.sha256, REJECTED, check.format, check.entity, {},
                         check.problems, check.total_problems, quarantine_path=quarantined,
                         error_path=error_path, summary=_with_note(summary, note), note=note,
-                        by_rule=check.by_rule)
+                        by_rule=check.by_rule, rejected_rows_path=rejected_path)
 
 
 def _refused(refused: Refused, layout: DataLayout, from_incoming: bool) -> IngestResult:
@@ -365,7 +483,8 @@ def _duplicate(snapshot: Snapshot, layout: DataLayout, entry: dict, from_incomin
                f"ingested {entry.get('ingested_at')}); nothing changed, the file was archived")
     return IngestResult(snapshot.name, sha, DUPLICATE, entry.get("format"), entry.get("entity"),
                         entry.get("rows", {}), archive_path=archived,
-                        summary=_with_note(summary, note), note=note)
+                        summary=_with_note(summary, note), note=note,
+                        quarantined_rows=entry.get("quarantined_rows", 0))
 
 
 def ingest_file(
@@ -375,17 +494,20 @@ def ingest_file(
     keep_backups: int = backups.DEFAULT_KEEP,
     on_step: Callable[[str], None] | None = None,
     limits: Limits | None = None,
+    strict: bool = False,
 ) -> IngestResult:
     """Validate ``path`` and apply it to the consolidated tables exactly once.
 
     Files inside ``layout.incoming`` are copied to archive/ or quarantine/ and then removed;
     files elsewhere are copied there and left in place. A file that vanished before it
-    was read is ``skipped``. Raises ContractError only for a broken mapping.
+    was read is ``skipped``. ``strict``: any bad row rejects the whole file (else up to
+    ``RETAIL_MAX_BAD_ROW_SHARE`` of the rows are left out; see the module docstring).
+    Raises ContractError only for a broken mapping.
     """
     path = Path(path)
     layout.ensure()
     mapping = resolve_mapping(mapping)
-    limits = limits or Limits.from_settings()
+    limits = limits or Limits.from_settings(strict)
     from_incoming = _inside(path, layout.incoming)
     try:
         snapshot = incoming.read_snapshot(path, limits.max_bytes, follow=not from_incoming)
@@ -415,6 +537,9 @@ def ingest_file(
         entry = ledger.get(sha)  # another run may have applied it while we were reading
         if entry is not None:
             return _duplicate(snapshot, layout, entry, from_incoming)
+        rejected_path = None
+        if parsed.partial:  # the rows left out, listed before anything is stored
+            rejected_path = _write_rejected(layout.quarantine, snapshot.name, uid, parsed.rejected)
         backup = backups.find_backup(layout, uid) or backups.create_backup(
             layout, uid, f"before ingesting {snapshot.name}", keep=keep_backups)
         step("backup")
@@ -424,20 +549,57 @@ def ingest_file(
         step("history")
         store.upsert_many(parsed.tables, written=history)
         step("consolidate")
+        replaced = _replacements(layout, backup, parsed.tables, uid, ledger)
+        status = PARTIAL if parsed.partial else ACCEPTED
         ledger.record(sha, {
             "upload_id": uid, "file": snapshot.name, "format": check.format, "entity": check.entity,
-            "rows": check.rows, "backup": backup.id,
+            "rows": check.rows, "backup": backup.id, "status": status,
+            "accepted_rows": sum(check.rows.values()), "quarantined_rows": check.quarantined_rows,
+            "problems_by_rule": {kind: rc.as_dict() for kind, rc in check.by_rule.items()},
+            "rejected_rows_csv": rejected_path.name if rejected_path else None,
+            "replaced": replaced, "dropped_by_mapping": parsed.dropped,
             "ingested_at": dt.datetime.now(dt.UTC).isoformat(),
         })
         step("ledger")
         archived, note = _set_aside(snapshot, layout.archive, from_incoming)
         step("archive")
     tables = ", ".join(f"{n:,} {e} rows" for e, n in check.rows.items())
-    summary = (f"{snapshot.name}: accepted {tables} ({check.format}); archived as "
-               f"{archived.name}; backup {backup.id}")
-    return IngestResult(snapshot.name, sha, ACCEPTED, check.format, check.entity, check.rows,
-                        archive_path=archived, backup_id=backup.id,
-                        summary=_with_note(summary, note), note=note)
+    summary = f"{snapshot.name}: accepted {tables} ({check.format}){dropped_text(parsed.dropped, '; ')}"
+    if parsed.partial:
+        summary += (f"; {check.quarantined_rows:,} of {check.source_rows:,} rows quarantined in "
+                    f"{rejected_path.name} ({check.total_problems} problem(s). Per rule: "
+                    f"{_per_rule(check.by_rule)})")
+    if replaced_text(replaced):
+        summary += f"; {replaced_text(replaced)}"
+    most = replaced_most(replaced)
+    if most:
+        summary += "; WARNING: " + "; ".join(
+            f"it replaced {m['rows']:,} of the {m['of']:,} {m['entity']} rows of earlier upload "
+            f"{m['upload_id']} ({m.get('file') or '?'})" for m in most)
+    summary += f"; archived as {archived.name}; backup {backup.id}"
+    return IngestResult(snapshot.name, sha, status, check.format, check.entity, check.rows,
+                        check.problems, check.total_problems, archive_path=archived, backup_id=backup.id,
+                        summary=_with_note(summary, note), by_rule=check.by_rule, note=note,
+                        quarantined_rows=check.quarantined_rows, rejected_rows_path=rejected_path,
+                        replaced=replaced)
+
+
+def _replacements(layout: DataLayout, backup: backups.Backup, tables: dict[str, pd.DataFrame], uid: str,
+                  ledger: Ledger) -> dict[str, dict]:
+    """Per entity: stored rows this upload replaced (against the table in its backup, i.e. as
+    it was before the upload) and, when any, which earlier uploads they came from."""
+    report: dict[str, dict] = {}
+    files = None
+    for entity, frame in tables.items():
+        rows = stores.replaced_rows(backup.path / f"{entity}.parquet", frame, entity)
+        by_upload = stores.replaced_by_upload(layout.history / entity, frame, entity, uid) if rows else {}
+        if by_upload:
+            if files is None:
+                files = {e.get("upload_id") or upload_id(sha): e.get("file") for sha, e in ledger.entries().items()}
+            for hit_uid, hit in by_upload.items():
+                hit["file"] = files.get(hit_uid)
+        report[entity] = {"rows": rows, "by_upload": by_upload}
+    return report
 
 
 def iter_pending(
@@ -449,6 +611,7 @@ def iter_pending(
     writers: Callable[[list[Path]], dict[Path, list[int]] | None] = incoming.open_writers,
     log: Callable[[str], None] | None = None,
     limits: Limits | None = None,
+    strict: bool = False,
 ) -> Iterator[IngestResult]:
     """Ingest every complete file in ``incoming/`` (oldest first), yielding each result as
     soon as it is known.
@@ -474,7 +637,7 @@ def iter_pending(
             yield _skipped(entry.path, f"open for writing by process {pids}; left for the next run")
             continue
         try:
-            result = ingest_file(entry.path, layout, mapping, keep_backups, limits=limits)
+            result = ingest_file(entry.path, layout, mapping, keep_backups, limits=limits, strict=strict)
         except Exception as exc:  # report it and go on with the next file
             result = failed_result(entry.path, exc)
         yield result
@@ -488,3 +651,45 @@ def ingest_pending(
 ) -> list[IngestResult]:
     """Every result of ``iter_pending``, as a list."""
     return list(iter_pending(layout, mapping, keep_backups, settle_seconds))
+
+
+REFERENCES = {"shop_id": "shops", "product_id": "products"}
+FACTS = ("transactions", "daily_totals", "stock_levels")
+
+
+def _column(path: Path, column: str) -> pd.Series | None:
+    if not path.exists():
+        return None
+    if column not in pq.read_schema(path).names:
+        return None
+    return pd.read_parquet(path, columns=[column])[column]
+
+
+def reference_report(layout: DataLayout, result: IngestResult) -> dict[str, dict]:
+    """For an applied upload: per column (``shop_id``, ``product_id``) how many of its distinct
+    ids match no shop or product known before it (the dimension tables and the earlier sales,
+    daily totals and stock levels, read from the upload's backup), with the first examples.
+
+    Dimension uploads (shops, products) are not checked: new ids are what they bring.
+    Empty when the upload holds no such column, or nothing was known before it (a first upload
+    cannot match anything).
+    """
+    if not result.changed_tables or not result.backup_id:
+        return {}
+    before = layout.backups / result.backup_id
+    report = {}
+    for column, dimension in REFERENCES.items():
+        frames = [f for e in result.rows if e in FACTS
+                  if (f := _column(layout.history / e / f"{result.upload_id}.parquet", column)) is not None]
+        if not frames:
+            continue
+        known: set = set()
+        for entity in (dimension, *FACTS):
+            stored = _column(before / f"{entity}.parquet", column)
+            if stored is not None:
+                known.update(stored.dropna().unique())
+        if not known:
+            continue
+        found = quality.unknown_ids(pd.DataFrame({column: pd.concat(frames, ignore_index=True)}), column, known)
+        report[column] = {**found, "known": len(known)}
+    return report

@@ -3,7 +3,14 @@
 This is the single read path used by ``check`` (no writes) and by ingestion, so a file
 that ``check`` accepts is exactly a file that ingestion accepts. Order of the checks:
 bytes (gzip, binary, UTF-8), header (which format, delimiter), rows (ragged, truncated),
-then every contract rule on every row (``contract.validate``).
+then every contract rule on every row (``contract.validate_rows``).
+
+Partial acceptance: when the rows that break a contract rule are at most ``max_bad_share``
+of the file's rows (``RETAIL_MAX_BAD_ROW_SHARE``, 1% by default; 0 with
+``RETAIL_STRICT_UPLOADS`` or ``--strict``), the file is accepted without them and
+``Parsed.rejected`` lists each problem of those rows (row, column, value, rule); above it
+the whole file is rejected. Problems of the whole file (bytes, header, a converter that
+cannot read a line) always reject it.
 
 Hostile input is refused before it can use much memory: more data than
 ``RETAIL_MAX_UPLOAD_MB`` after decompression (see :mod:`sniff`), or a header (or first
@@ -16,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from retail_pipeline.contract import (
@@ -24,9 +32,8 @@ from retail_pipeline.contract import (
     ContractError,
     Problem,
     RuleCount,
-    validate,
 )
-from retail_pipeline.contract.validation import EXAMPLES_PER_RULE
+from retail_pipeline.contract.validation import EXAMPLES_PER_RULE, validate_rows
 from retail_pipeline.ingest import convert, formats, sniff, tables
 from retail_pipeline.ingest.fast_validate import validate_fast
 from retail_pipeline.ingest.mapping import Mapping
@@ -41,25 +48,61 @@ class Parsed:
     format: str  # e.g. "daily_sales (csv+gzip)"
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     sheet: str | None = None
+    rows: int = 0  # data rows of the file that became contract rows
+    bad_rows: int = 0  # of those, rows left out because they break a rule (partial acceptance)
+    rejected: pd.DataFrame | None = None  # entity, row, column, value, rule of every problem
+    problems: list[Problem] = field(default_factory=list)  # the first problems of the bad rows
+    total_problems: int = 0
+    by_rule: dict[str, RuleCount] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)  # mapping drop_rows condition -> rows left out
+
+    @property
+    def partial(self) -> bool:
+        return self.bad_rows > 0
 
 
 class UploadRejected(ContractError):
-    """A ContractError that also says how far the file was understood."""
+    """A ContractError that also says how far the file was understood (and, when rows broke
+    the contract, every problem of those rows and how many rows they were)."""
 
-    def __init__(self, error: ContractError, format: str | None, entity: str | None):
+    def __init__(self, error: ContractError, format: str | None, entity: str | None,
+                 rejected: pd.DataFrame | None = None, bad_rows: int = 0, rows: int = 0,
+                 max_bad_share: float = 0.0):
         super().__init__(error.problems, error.total, error.by_rule)
         self.format, self.entity = format, entity
+        self.rejected, self.bad_rows, self.rows, self.max_bad_share = rejected, bad_rows, rows, max_bad_share
+
+    @property
+    def share_text(self) -> str:
+        """Why the whole file was rejected although rows can be left out ("" when not row problems)."""
+        if not self.bad_rows or not self.rows:
+            return ""
+        return (f"{self.bad_rows:,} of {self.rows:,} rows ({self.bad_rows / self.rows:.2%}) break the contract; "
+                f"at most {self.max_bad_share:.2%} may be left out (RETAIL_MAX_BAD_ROW_SHARE"
+                f"{', strict' if self.max_bad_share == 0 else ''})")
+
+
+REJECTED_COLUMNS = ["row", "entity", "column", "value", "rule"]
+
+
+def _merge_counts(by_rule: dict[str, RuleCount], more: dict[str, RuleCount]) -> None:
+    for kind, counted in more.items():
+        merged = by_rule.setdefault(kind, RuleCount())
+        merged.count += counted.count
+        merged.examples = (merged.examples + counted.examples)[:EXAMPLES_PER_RULE]
 
 
 def read_upload(raw: bytes, file: str, mapping: Mapping | None = None,
-                max_bytes: int | None = None, max_columns: int | None = None) -> Parsed:
+                max_bytes: int | None = None, max_columns: int | None = None,
+                max_bad_share: float | None = None) -> Parsed:
     """Parse and validate ``raw`` (the upload's bytes); raises UploadRejected.
 
-    ``max_bytes`` and ``max_columns`` default to ``RETAIL_MAX_UPLOAD_MB`` and
-    ``RETAIL_MAX_COLUMNS``.
+    ``max_bytes``, ``max_columns`` and ``max_bad_share`` default to ``RETAIL_MAX_UPLOAD_MB``,
+    ``RETAIL_MAX_COLUMNS`` and ``RETAIL_MAX_BAD_ROW_SHARE`` (0 when ``RETAIL_STRICT_UPLOADS``).
     """
     label, entity = None, mapping.entity if mapping else None
     max_columns = settings.max_columns() if max_columns is None else max_columns
+    max_bad_share = settings.max_bad_row_share() if max_bad_share is None else max_bad_share
     try:
         unpacked = sniff.unpack(raw, file, mapping.encoding if mapping else "utf-8", check=False,
                                 max_bytes=max_bytes)
@@ -82,29 +125,69 @@ def read_upload(raw: bytes, file: str, mapping: Mapping | None = None,
         entity = found.entity
         label = f"{found.format} ({unpacked.label})"
         parts = convert.entity_frames(found, raw_table, file, mapping)
-        validated, problems, total, by_rule = {}, [], 0, {}
-        for part in parts:
-            fast = validate_fast(part.frame, part.entity, part.date_format)
-            if fast is not None:
-                validated[part.entity] = fast
-                continue
-            try:
-                validated[part.entity] = validate(part.frame, part.entity, file,
-                                                  date_format=part.date_format, rows=part.rows)
-            except ContractError as exc:
-                problems += exc.problems
-                total += exc.total
-                for kind, counted in exc.by_rule.items():
-                    merged = by_rule.setdefault(kind, RuleCount())
-                    merged.count += counted.count
-                    merged.examples = (merged.examples + counted.examples)[:EXAMPLES_PER_RULE]
-        if problems:
-            raise ContractError(problems[:MAX_REPORTED], total, by_rule)
-        return Parsed(file, label, validated, raw_table.sheet)
+        return _validate_parts(parts, file, label, raw_table.sheet, entity, max_bad_share)
     except UploadRejected:
         raise
     except ContractError as exc:
         raise UploadRejected(exc, label, entity) from None
+
+
+def _distinct(rows: list[np.ndarray]) -> int:
+    """How many distinct source rows ``rows`` name (parts made from the same lines share them,
+    and one line may give several rows of a part)."""
+    rows = [r for r in rows if len(r)]
+    if not rows:
+        return 0
+    seen = np.zeros(max(int(r.max()) for r in rows) + 1, dtype=bool)
+    for r in rows:
+        seen[r] = True
+    return int(seen.sum())
+
+
+def _validate_parts(parts, file: str, label: str, sheet: str | None, entity: str | None,
+                    max_bad_share: float) -> Parsed:
+    """Every part checked row by row; the bad rows left out when they are few enough."""
+    validated: dict[str, pd.DataFrame] = {}
+    problems: list[Problem] = []
+    total, by_rule, rejected, bad_rows, all_rows = 0, {}, [], [], []
+    for part in parts:
+        rows = np.arange(2, 2 + len(part.frame)) if part.rows is None else np.asarray(part.rows)
+        all_rows.append(rows)
+        fast = validate_fast(part.frame, part.entity, part.date_format)
+        if fast is not None:
+            validated[part.entity] = fast
+            continue
+        try:
+            checked = validate_rows(part.frame, part.entity, file, date_format=part.date_format, rows=part.rows)
+        except ContractError as exc:  # a problem of the whole part (e.g. a missing column)
+            problems += exc.problems
+            total += exc.total
+            _merge_counts(by_rule, exc.by_rule)
+            continue
+        validated[part.entity] = checked.valid
+        if checked.total:
+            problems += checked.problems
+            total += checked.total
+            _merge_counts(by_rule, checked.by_rule)
+            rejected.append(checked.rejected.assign(entity=part.entity)[REJECTED_COLUMNS])
+            bad_rows.append(rows[checked.bad])
+    n_bad = _distinct(bad_rows)
+    n_rows = _distinct(all_rows)
+    listed = pd.concat(rejected, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True) \
+        if rejected else None
+    if problems and (n_bad == 0 or total > sum(len(r) for r in rejected)):
+        # some problem concerns a whole part, not rows: the file is rejected whole
+        raise UploadRejected(ContractError(problems[:MAX_REPORTED], total, by_rule), label, entity, listed)
+    if n_bad and (n_bad > max_bad_share * n_rows or all(len(f) == 0 for f in validated.values())):
+        raise UploadRejected(ContractError(problems[:MAX_REPORTED], total, by_rule), label, entity, listed,
+                             n_bad, n_rows, max_bad_share)
+    tables = {e: f for e, f in validated.items() if len(f) or not n_bad}
+    dropped: dict[str, int] = {}
+    for part in parts:  # rows a mapping's drop_rows left out on purpose (not problems)
+        for condition, count in getattr(part, "dropped_by", {}).items():
+            dropped[condition] = dropped.get(condition, 0) + count
+    return Parsed(file, label, tables, sheet, n_rows, n_bad, listed, problems[:MAX_REPORTED], total, by_rule,
+                  dropped)
 
 
 class _Utf8Check:
@@ -185,7 +268,7 @@ def _pick_sheet(data: bytes, file: str, mapping: Mapping | None, max_columns: in
             if found is not None:
                 return sheet.read(), found
         seen.append(f"'{sheet.name}' ({', '.join(sheet.header)[:120] or 'empty'})")
-    wanted = (f"the columns {', '.join(mapping.columns)} of the mapping" if mapping
+    wanted = (f"the columns {', '.join(mapping.referenced())} of the mapping" if mapping
               else f"the columns of {formats.expected_headers()}")
     raise ContractError([Problem(file, None, None, None,
                                  f"no usable sheet in the workbook: sheets {'; '.join(seen) or 'none'}; "

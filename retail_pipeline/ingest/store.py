@@ -141,3 +141,48 @@ def upsert_frames(current: pd.DataFrame | None, new: pd.DataFrame, key: list[str
         if merged[column].dtype == object and (column in new.columns and new[column].dtype == "str"):
             merged[column] = merged[column].astype("str")
     return merged
+
+
+def _keys(frame: pd.DataFrame, key: list[str]) -> pd.Index:
+    """The key of every row as an index (dates at one resolution, so stored and new compare)."""
+    cols = [frame[k].astype("datetime64[ns]") if frame[k].dtype.kind == "M" else frame[k] for k in key]
+    if len(key) == 1:
+        return pd.Index(cols[0])
+    return pd.MultiIndex.from_arrays(cols, names=key)
+
+
+def _read_keys(path: Path, key: list[str]) -> pd.DataFrame:
+    return pd.read_parquet(path, columns=key)
+
+
+def replaced_rows(before: Path | None, new: pd.DataFrame, entity: str) -> int:
+    """How many rows of the table ``before`` (a Parquet file: the consolidated table as it was
+    before the upload, e.g. in its backup) have a key that comes again in ``new``."""
+    if before is None or not Path(before).exists() or new.empty:
+        return 0
+    key = list(ENTITIES[entity].key)
+    stored = _keys(_read_keys(before, key), key)
+    return int(stored.isin(_keys(new, key)).sum())
+
+
+def replaced_by_upload(history: Path, new: pd.DataFrame, entity: str, own: str) -> dict[str, dict]:
+    """For every earlier upload of ``entity`` (its history file ``history/<upload_id>.parquet``)
+    whose rows ``new`` gives again: ``{upload_id: {"rows": how many, "of": its row count}}``.
+
+    ``own`` (this upload's id) is left out, so the answer is the same when an interrupted
+    ingestion runs again.
+    """
+    folder = Path(history)
+    if new.empty or not folder.is_dir():
+        return {}
+    key = list(ENTITIES[entity].key)
+    incoming = _keys(new, key)
+    found = {}
+    for path in sorted(folder.glob("*.parquet")):
+        if path.stem == own or path.name.startswith("."):
+            continue
+        earlier = _keys(_read_keys(path, key), key)
+        hits = int(earlier.isin(incoming).sum())
+        if hits:
+            found[path.stem] = {"rows": hits, "of": len(earlier)}
+    return found

@@ -1,8 +1,8 @@
 """Reading an upload's rows into a table of text, fast, with exact row numbers on failure.
 
 Everything is read as text first (no type guessing) so that the contract, not the reader,
-decides what a valid number or date is, and so that ``=SUM(A1)`` stays the literal text it
-was. CSV goes through pyarrow's multi-threaded reader; only when that reader refuses the
+decides what a valid number or date is, and so that ``=SUM(A1)`` in a CSV stays the literal
+text it was. A workbook cell is read as the value Excel shows (see ``xlsx_sheets``). CSV goes through pyarrow's multi-threaded reader; only when that reader refuses the
 file (ragged or cut-off rows, an unclosed quote) or when blank lines would shift the row
 numbers does the slower :mod:`csv` module re-read it, because it can say which row is wrong.
 
@@ -37,6 +37,8 @@ class RawTable:
     header: list[str]
     rows: np.ndarray | None = None  # source row of each frame row; None: 2, 3, 4, ...
     sheet: str | None = None
+    # .xlsx only: column -> which rows held an Excel date (not text); their cells are ISO text
+    date_cells: dict[str, np.ndarray] | None = None
 
     def row_numbers(self) -> np.ndarray:
         if self.rows is not None:
@@ -96,8 +98,18 @@ def read_csv(data: bytes, file: str, delimiter: str, header: list[str],
             found = None  # ragged rows or bad bytes: the checks below say which
         if found is not None:
             return found
-    verify()
     quotes = data.count(b'"') if b'"' in data else 0
+    if len(header) > 1 and quotes and quotes % 2 == 0:  # an odd count means an unclosed quote
+        # quoted values (e.g. names with commas): the same read as above, newlines allowed
+        # inside quotes; blank lines are found on the rows pyarrow returns (cheaper than a
+        # search of the bytes) and every cell's UTF-8 is checked by the read itself
+        try:
+            found = _read_fast(data, delimiter, header, newlines_in_values=True, with_header=True)
+        except pa.ArrowInvalid:
+            found = None
+        if found is not None:
+            return found
+    verify()
     blank_lines = b"\n\n" in data or b"\n\r\n" in data
     if not blank_lines and quotes % 2 == 0:  # an odd count means an unclosed quote
         try:
@@ -200,60 +212,175 @@ def _read_exact(data: bytes, file: str, delimiter: str, header: list[str]) -> Ra
     return RawTable(frame, header, np.asarray(rows, dtype=np.int64))
 
 
+class Uncached:
+    """A formula cell the workbook holds no calculated value for (never its formula text)."""
+
+    def __str__(self) -> str:
+        return "<formula without a saved value>"
+
+
+UNCACHED = Uncached()
+
+
 def _cell_text(value) -> str:
+    """The text Excel shows for a cell value read with its cached (calculated) value.
+
+    Whole numbers lose the ``.0`` of their float (an id 1234.0 is ``1234``), other numbers
+    keep Excel's 15 significant digits (``0.1 + 0.2`` is ``0.3``); date cells become ISO
+    dates (``2024-03-01``, or ``2024-03-01 10:30:00`` when the time is not midnight,
+    rounded to the second as Excel shows it), whatever a mapping's ``date_format`` says.
+    """
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else format(value, ".15g")
     if isinstance(value, dt.datetime):
+        value = _to_second(value)
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
         return value.isoformat(sep=" ")
-    if isinstance(value, dt.date | dt.time):
+    if isinstance(value, dt.time):
+        return _to_second(dt.datetime.combine(dt.date(2000, 1, 1), value)).time().isoformat()
+    if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
 
 
+def _to_second(value: dt.datetime) -> dt.datetime:
+    """Excel stores times as fractions of a day: 10:30 may come back as 10:29:59.999999."""
+    whole = value.replace(microsecond=0)
+    return whole + dt.timedelta(seconds=1) if value.microsecond >= 500_000 else whole
+
+
+def _is_date(value) -> bool:
+    return isinstance(value, dt.date | dt.time)
+
+
 @dataclass
 class Sheet:
+    """One worksheet: its header (first non-empty row) and the rows below it, read lazily.
+
+    ``_rows`` yields ``(row number, cell values)``; a formula cell without a saved value is
+    ``UNCACHED`` and refused by ``read`` with its sheet, row and column.
+    """
+
     name: str
     header: list[str]
     header_row: int
-    _rows: Iterator[tuple]
+    _rows: Iterator[tuple[int, tuple]]
+    file: str = ""
 
     def read(self) -> RawTable:
         records, numbers = [], []
         width = len(self.header)
-        for number, values in enumerate(self._rows, start=self.header_row + 1):
-            if values is None or all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+        dated: dict[int, list[int]] = {}  # column -> positions (in records) of Excel date cells
+        problems: list[Problem] = []
+        uncached = 0
+        for number, values in self._rows:
+            values = values[:width]
+            if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
                 continue
-            cells = [_cell_text(v) for v in values[:width]]
+            for i, value in enumerate(values):
+                if value is UNCACHED:
+                    uncached += 1
+                    if len(problems) < MAX_REPORTED:
+                        problems.append(_uncached_problem(self.file, self.name, number, i, self.header))
+                elif _is_date(value):
+                    dated.setdefault(i, []).append(len(records))
+            cells = [_cell_text(v) for v in values]
             cells += [""] * (width - len(cells))
             records.append(cells)
             numbers.append(number)
+        if problems:
+            raise ContractError(problems, uncached)
         columns = list(zip(*records, strict=True)) if records else [() for _ in self.header]
         frame = pd.DataFrame({f"c{i}": pd.array(list(col), dtype="str") for i, col in enumerate(columns)})
         frame.columns = self.header
-        return RawTable(frame, self.header, np.asarray(numbers, dtype=np.int64), sheet=self.name)
+        date_cells = {}
+        for i, positions in dated.items():
+            mask = np.zeros(len(records), dtype=bool)
+            mask[positions] = True
+            date_cells[self.header[i]] = mask
+        return RawTable(frame, self.header, np.asarray(numbers, dtype=np.int64), sheet=self.name,
+                        date_cells=date_cells)
+
+
+def _uncached_problem(file: str, sheet: str, row: int, index: int, header: list[str]) -> Problem:
+    from openpyxl.utils import get_column_letter
+
+    letter = get_column_letter(index + 1)
+    name = header[index] if index < len(header) and header[index] else ""
+    column = f"{name} ({letter})" if name else letter
+    return Problem(file, row, column, None,
+                   f"a formula without a saved value in sheet '{sheet}' (the workbook was written by "
+                   "a program that does not calculate): open it in Excel or LibreOffice and save it, "
+                   "so the values it shows are stored")
 
 
 def xlsx_sheets(data: bytes, file: str) -> Iterator[Sheet]:
-    """Each worksheet with its first non-empty row as header (formulas come back as text)."""
+    """Each worksheet with its first non-empty row as header.
+
+    Cells are read as the values Excel shows: a formula cell gives its cached (last
+    calculated) value, never its formula text, and a formula cell without one is an error
+    naming its sheet, row and column (see ``Sheet.read``).
+    """
     import openpyxl  # imported lazily: only workbooks need it
 
     try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # a zip that is not a workbook raises many kinds of errors
         raise ContractError([Problem(file, None, None, None,
                                      f"the file is a zip archive but not a readable .xlsx workbook ({exc})")]) from exc
     for sheet in book.worksheets:
-        rows = sheet.iter_rows(values_only=True)
-        for number, values in enumerate(rows, start=1):
+        rows = _sheet_rows(sheet)
+        for number, values in rows:
             if values and any(v is not None and str(v).strip() for v in values):
+                for i, value in enumerate(values):
+                    if value is UNCACHED:
+                        raise ContractError([_uncached_problem(file, sheet.title, number, i, [])])
                 header = [_cell_text(v).strip() for v in values]
                 while header and not header[-1]:
                     header.pop()
-                yield Sheet(sheet.title, header, number, rows)
+                yield Sheet(sheet.title, header, number, rows, file)
                 break
         else:
-            yield Sheet(sheet.title, [], 0, iter(()))
+            yield Sheet(sheet.title, [], 0, iter(()), file)
+
+
+def _sheet_rows(sheet) -> Iterator[tuple[int, tuple]]:
+    """``(row number, values)`` of each stored row of a read-only worksheet, cached values
+    only; rows the file does not store (empty) are skipped, numbers stay the sheet's."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    class CachedValues(WorkSheetParser):
+        def parse_cell(self, element):
+            cell = super().parse_cell(element)
+            if cell["value"] is None and element.find(_FORMULA) is not None:
+                # An empty <v/> is a saved value only for a text result (t="str", e.g. =""):
+                # programs that do not calculate (openpyxl) write <f>..</f><v/> untyped.
+                saved = element.find(_VALUE)
+                if saved is None or element.get("t", "n") not in ("str", "s", "inlineStr"):
+                    cell["value"] = UNCACHED
+                else:
+                    cell["value"] = ""
+            return cell
+
+    if not hasattr(sheet, "_get_source"):  # chartsheets have no cells
+        return
+    book = sheet.parent
+    with sheet._get_source() as source:
+        parser = CachedValues(source, sheet._shared_strings, data_only=True, epoch=book.epoch,
+                              date_formats=book._date_formats, timedelta_formats=book._timedelta_formats)
+        for number, cells in parser.parse():
+            if not cells:
+                continue
+            values = [None] * max(cell["column"] for cell in cells)
+            for cell in cells:
+                values[cell["column"] - 1] = cell["value"]
+            yield number, tuple(values)
+
+
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_FORMULA, _VALUE = f"{_MAIN}f", f"{_MAIN}v"

@@ -78,7 +78,7 @@ def pooled_z(sigma, service_level, groups, min_service: float = 0.5) -> np.ndarr
         goal = float(target[idx].mean())
         log_sigma = np.log(sigma[idx]) + 0.5 * np.log(2 * np.pi)
 
-        def factors(log_lambda: float) -> np.ndarray:
+        def factors(log_lambda: float, log_sigma: np.ndarray = log_sigma) -> np.ndarray:
             # phi(z) = lambda sigma  <=>  z = sqrt(-2 ln(lambda sigma sqrt(2 pi)))
             inner = np.minimum(log_lambda + log_sigma, 0.0)
             return np.clip(np.sqrt(-2.0 * inner), low, high)

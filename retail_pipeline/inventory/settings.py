@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from retail_pipeline.platform.knobs import documented as _doc
 
-
 ALLOCATIONS = ("pooled", "per_series")
 
 

@@ -48,7 +48,6 @@ from retail_pipeline.inventory.policy import (
     order_quantity,
     simple_forecast,
     simple_forecast_sigma,
-    allocated_z,
     z_value,
 )
 

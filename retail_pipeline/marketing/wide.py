@@ -80,7 +80,7 @@ class WideSpec:
             if unknown:
                 raise ValueError(f"wide mapping: channel {name!r} has unknown metric(s) "
                                  f"{sorted(unknown)}; known: {', '.join(METRICS)}")
-        if set(self.outcome) not in ({"revenue"}, {"conversions", "revenue_per_conversion"}):
+        if self.outcome and set(self.outcome) not in ({"revenue"}, {"conversions", "revenue_per_conversion"}):
             raise ValueError("wide mapping: the outcome is either {revenue} or {conversions, "
                              f"revenue_per_conversion}}, got {sorted(self.outcome)}")
         missing = [c for c in self.columns() if c not in frame.columns]
@@ -115,7 +115,9 @@ def to_long(frame: pd.DataFrame, spec: WideSpec, file: str = "") -> tuple[pd.Dat
         if col in long:
             long[col] = long[col].round().astype("Int64")
     long = long.sort_values(["date", "channel"], ignore_index=True)
-    if "revenue" in spec.outcome:
+    if not spec.outcome:  # a mapping file may leave the outcome out: revenue unknown
+        revenue = pd.Series(np.nan, index=frame.index)
+    elif "revenue" in spec.outcome:
         revenue = _number(frame, spec.outcome["revenue"], file)
     else:
         revenue = (_number(frame, spec.outcome["conversions"], file)

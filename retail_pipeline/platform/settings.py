@@ -62,6 +62,13 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("RETAIL_MAX_UPLOAD_MB", "512",
             "an upload holding more data is rejected (measured after decompression, checked "
             "while decompressing, so a gzip bomb stops here)"),
+    Setting("RETAIL_MAX_BAD_ROW_SHARE", "0.01",
+            "an upload whose rows break the contract is still accepted without those rows when "
+            "they are at most this share of its rows (they go to `quarantine/<file>.rejected.csv`); "
+            "above it the whole file is rejected; `0` accepts only flawless files"),
+    Setting("RETAIL_STRICT_UPLOADS", "false",
+            "`true`: all or nothing, a single bad row rejects the whole upload (as "
+            "`retail-pipeline ingest --strict`)"),
     Setting("RETAIL_MAX_MAPPING_KB", "64",
             "a column-mapping YAML file larger than this is refused (YAML aliases are refused too)"),
     Setting("RETAIL_TEMP_GRACE_SECONDS", "900",
@@ -153,6 +160,22 @@ def max_columns() -> int:
 
 def max_upload_bytes() -> int:
     return int(float(raw("RETAIL_MAX_UPLOAD_MB") or SETTINGS["RETAIL_MAX_UPLOAD_MB"].default) * 2**20)
+
+
+def max_bad_row_share() -> float:
+    """Share of bad rows (0..1) an upload may hold and still be accepted without them; 0 when
+    ``RETAIL_STRICT_UPLOADS`` is true."""
+    if strict_uploads():
+        return 0.0
+    value = float(raw("RETAIL_MAX_BAD_ROW_SHARE") or SETTINGS["RETAIL_MAX_BAD_ROW_SHARE"].default)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"RETAIL_MAX_BAD_ROW_SHARE must be between 0 and 1, not {value}")
+    return value
+
+
+def strict_uploads() -> bool:
+    value = (raw("RETAIL_STRICT_UPLOADS") or SETTINGS["RETAIL_STRICT_UPLOADS"].default).strip().lower()
+    return value in ("1", "true", "yes", "on")
 
 
 def max_mapping_bytes() -> int:

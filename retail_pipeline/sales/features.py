@@ -1,4 +1,8 @@
-"""Joining transactions to their customer, product and shop, and the per-sale features.
+"""Joining transactions to their customer, product and shop, and the per-line features.
+
+Returns and cancellations are data: every line is kept, and each one's gross, returned
+and net units and revenue are worked out once here (``line_measures``), so that every
+total downstream (daily sales, KPIs) nets returns against sales the same way.
 
 Left joins keep every sale: a sale whose customer, product or shop is not (yet) known is
 kept with empty attributes and counted, because dimension files often arrive later than
@@ -28,6 +32,11 @@ class JoinReport:
     unknown_customers: int  # a customer_id that the customer table does not have
     unknown_products: int
     unknown_shops: int
+    sale_lines: int = 0  # counted lines by resolved type (see ``line_measures``)
+    return_lines: int = 0
+    cancellation_lines: int = 0
+    void_lines: int = 0  # kept, counted in no total
+    zero_price_lines: int = 0  # price 0 (stock adjustments, giveaways): kept, counted in no total
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -42,26 +51,97 @@ def _attach(left: pd.DataFrame, dim: pd.DataFrame, key: str, entity: str) -> tup
     return joined.drop(columns="_merge"), unknown
 
 
+# The resolved line types (see the transactions entity of the contract).
+SALE, RETURN, CANCELLATION, VOID = "sale", "return", "cancellation", "void"
+RETURN_TYPES = (RETURN, CANCELLATION)
+UNCATEGORISED = "uncategorised"
+UNKNOWN_PRODUCT = "(unknown product)"
+
+
+def resolve_line_types(transactions: pd.DataFrame) -> pd.Series:
+    """Each line's type: the ``line_type`` given, else ``sale`` (quantity > 0) or ``return`` (< 0).
+
+    A frame without a ``line_type`` column (an export that does not say) resolves every line
+    from the sign of its quantity.
+    """
+    quantity = transactions["quantity"].astype("float64").to_numpy()
+    by_sign = pd.Series(np.where(quantity < 0, RETURN, SALE), index=transactions.index, dtype="str")
+    if "line_type" not in transactions:
+        return by_sign
+    given = transactions["line_type"].astype("str").str.strip().str.lower()
+    given = given.where(transactions["line_type"].notna() & given.ne(""))
+    return given.fillna(by_sign).astype("str")
+
+
+def line_measures(transactions: pd.DataFrame) -> pd.DataFrame:
+    """Per line: resolved type, flags, and gross / returned / net units and revenue.
+
+    - ``counted``: the line counts in the totals. A ``void`` line (an order that never became
+      a sale) does not, and neither does a line at price 0: a stock adjustment or giveaway
+      moves units but sells nothing (the ingest checks flag such lines), so counting its units
+      would make units and revenue disagree. ``zero_price`` marks those lines.
+    - ``gross_*``: what a counted ``sale`` line sold; ``returned_*``: what a counted ``return``
+      or ``cancellation`` line took back, as a positive number; ``net_*`` = gross - returned.
+    - ``total_amount``: the line's net revenue (quantity x price; 0 when not counted).
+    """
+    line_type = resolve_line_types(transactions)
+    quantity = transactions["quantity"].astype("float64").to_numpy()
+    price = transactions["actual_price"].astype("float64").to_numpy()
+    is_return = line_type.isin(RETURN_TYPES).to_numpy()
+    zero_price = price == 0
+    counted = (line_type != VOID).to_numpy() & ~zero_price
+    sale = counted & (line_type == SALE).to_numpy()
+    returned = counted & is_return
+    gross_quantity = np.where(sale, quantity, 0.0)
+    returned_quantity = np.where(returned, -quantity, 0.0)
+    gross_amount = gross_quantity * price
+    returned_amount = returned_quantity * price
+    return pd.DataFrame({
+        "line_type": line_type.to_numpy(),
+        "is_return": is_return,
+        "counted": counted,
+        "zero_price": zero_price,
+        "gross_quantity": gross_quantity,
+        "returned_quantity": returned_quantity,
+        "net_quantity": gross_quantity - returned_quantity,
+        "gross_amount": gross_amount,
+        "returned_amount": returned_amount,
+        "total_amount": gross_amount - returned_amount,
+    }, index=transactions.index)
+
+
+def category_label(features: pd.DataFrame) -> pd.Series:
+    """Category for tables: ``uncategorised`` when the product has none, ``(unknown product)``
+    when the product is not in the products table at all."""
+    category = features["category"].astype("str").str.strip()
+    category = category.where(features["category"].notna() & category.ne(""))
+    known = features["product_name"].notna() if "product_name" in features else pd.Series(True, features.index)
+    return category.fillna(pd.Series(np.where(known, UNCATEGORISED, UNKNOWN_PRODUCT), index=features.index))
+
+
 def build_sales_features(
     transactions: pd.DataFrame,
     customers: pd.DataFrame,
     products: pd.DataFrame,
     shops: pd.DataFrame,
 ) -> tuple[pd.DataFrame, JoinReport]:
-    """One row per transaction with its customer, product and shop attributes and features."""
+    """One row per transaction line (sales, returns, cancellations and void lines alike) with
+    its customer, product and shop attributes, its measures (see ``line_measures``) and features.
+    """
     out, unknown_customers = _attach(transactions, customers, "customer_id", "customers")
     out, unknown_products = _attach(out, products, "product_id", "products")
     out, unknown_shops = _attach(out, shops, "shop_id", "shops")
     assert len(out) == len(transactions), "a dimension join multiplied rows"
-    quantity = out["quantity"].astype("float64")
+    measures = line_measures(out)
+    for column in measures.columns:
+        out[column] = measures[column].to_numpy()
     price = out["actual_price"].astype("float64")
     standard = out["standard_price"].astype("float64")
     date = out["transaction_date"]
-    out["total_amount"] = quantity * price
     out["price_difference"] = price - standard
     out["price_ratio"] = np.where(standard > 0, price / standard, np.nan)
     out["month"] = date.dt.month.astype("int64")
-    out["day_of_week"] = date.dt.weekday.astype("int64")  # Monday=0 .. Sunday=6
+    out["day_of_week"] = date.dt.day_of_week.astype("int64")  # Monday=0 .. Sunday=6
     out["is_weekend"] = out["day_of_week"] >= 5
     report = JoinReport(
         rows=len(out),
@@ -69,49 +149,77 @@ def build_sales_features(
         unknown_customers=unknown_customers,
         unknown_products=unknown_products,
         unknown_shops=unknown_shops,
+        sale_lines=int((out["counted"] & (out["line_type"] == SALE)).sum()),
+        return_lines=int((out["counted"] & (out["line_type"] == RETURN)).sum()),
+        cancellation_lines=int((out["counted"] & (out["line_type"] == CANCELLATION)).sum()),
+        void_lines=int((out["line_type"] == VOID).sum()),
+        zero_price_lines=int((out["zero_price"] & (out["line_type"] != VOID)).sum()),
     )
     return out, report
 
 
-DAILY_SALES_COLUMNS = ["date", "shop_id", "product_id", "quantity", "revenue",
-                       "transaction_count", "source"]
+DAILY_SALES_COLUMNS = ["date", "shop_id", "product_id", "quantity", "revenue", "gross_quantity",
+                       "returned_quantity", "gross_revenue", "returned_revenue", "transaction_count",
+                       "source"]
 
 
 def build_daily_sales(transactions: pd.DataFrame, daily_totals: pd.DataFrame | None = None) -> pd.DataFrame:
     """The date x shop x product panel that forecasting and inventory use.
 
+    ``quantity`` and ``revenue`` are NET: units and revenue sold minus those returned or
+    cancelled that day (a return is booked on the day it came back, so a day with only
+    returns has a negative net); ``gross_*`` and ``returned_*`` (positive) are the two parts.
+    Lines that count in no total (``void``, price 0; see ``line_measures``) are left out;
+    ``transaction_count`` counts the sale and return lines of the row.
+
     Sales lines are summed per day; uploaded daily totals (the ``date,store,item,sales``
-    format) are added as they are. Where both describe the same day, shop and product, the
-    uploaded total wins: it is the shop's own count of the whole day, while transaction
-    exports are often partial. Revenue is unknown (NaN) for rows that come only from totals.
+    format) are added as they are, as gross units with nothing returned. Where both describe
+    the same day, shop and product, the uploaded total wins: it is the shop's own count of
+    the whole day, while transaction exports are often partial. Revenue is unknown (NaN) for
+    rows that come only from totals.
     """
-    lines = transactions.assign(
-        date=transactions["transaction_date"].dt.normalize(),
-        revenue=transactions["quantity"].astype("float64") * transactions["actual_price"],
-    )
-    from_lines = (
-        lines.groupby(["date", "shop_id", "product_id"], observed=True, sort=False)
-        .agg(quantity=("quantity", "sum"), revenue=("revenue", "sum"),
-             transaction_count=("transaction_id", "size"))
-        .reset_index()
-    )
-    from_lines["quantity"] = from_lines["quantity"].astype("float64")
+    measures = line_measures(transactions)
+    keep = measures["counted"].to_numpy()
+    lines = pd.DataFrame({
+        "date": transactions["transaction_date"].dt.normalize().to_numpy()[keep],
+        "shop_id": transactions["shop_id"].to_numpy()[keep],
+        "product_id": transactions["product_id"].to_numpy()[keep],
+        "quantity": measures["net_quantity"].to_numpy()[keep],
+        "revenue": measures["total_amount"].to_numpy()[keep],
+        "gross_quantity": measures["gross_quantity"].to_numpy()[keep],
+        "returned_quantity": measures["returned_quantity"].to_numpy()[keep],
+        "gross_revenue": measures["gross_amount"].to_numpy()[keep],
+        "returned_revenue": measures["returned_amount"].to_numpy()[keep],
+    })
+    sums = ["quantity", "revenue", "gross_quantity", "returned_quantity", "gross_revenue",
+            "returned_revenue"]
+    grouped = lines.groupby(["date", "shop_id", "product_id"], observed=True, sort=False)
+    from_lines = grouped[sums].sum()
+    from_lines["transaction_count"] = grouped.size()
+    from_lines = from_lines.reset_index()
     from_lines["source"] = "transactions"
     parts = [from_lines]
     if daily_totals is not None and len(daily_totals):
+        units = daily_totals["quantity"].astype("float64").to_numpy()
         totals = pd.DataFrame({
-            "date": daily_totals["date"].dt.normalize(),
-            "shop_id": daily_totals["shop_id"],
-            "product_id": daily_totals["product_id"],
-            "quantity": daily_totals["quantity"].astype("float64"),
+            "date": daily_totals["date"].dt.normalize().to_numpy(),
+            "shop_id": daily_totals["shop_id"].to_numpy(),
+            "product_id": daily_totals["product_id"].to_numpy(),
+            "quantity": units,
             "revenue": np.nan,
+            "gross_quantity": units,
+            "returned_quantity": 0.0,
+            "gross_revenue": np.nan,
+            "returned_revenue": 0.0,
             "transaction_count": pd.array([pd.NA] * len(daily_totals), dtype="Int64"),
             "source": "daily_totals",
         })
         keys = ["date", "shop_id", "product_id"]
         covered = from_lines[keys].merge(totals[keys], on=keys, how="left", indicator=True)
         parts = [from_lines[(covered["_merge"] == "left_only").to_numpy()], totals]
-    out = pd.concat(parts, ignore_index=True)
+    out = pd.concat([p for p in parts if len(p)] or [from_lines], ignore_index=True)
+    for column in sums:
+        out[column] = out[column].astype("float64")
     out["transaction_count"] = out["transaction_count"].astype("Int64")
     out["date"] = out["date"].astype("datetime64[ns]")
     out["shop_id"] = out["shop_id"].astype("str")

@@ -4,7 +4,9 @@ The generator is built from parts, one per domain. ``sales`` (shops, products, c
 transactions) comes first; every later part (customer personas, stock levels, marketing
 spend, ...) is a function ``part(rng, size, data)`` listed in ``PARTS`` that adds its own
 tables to ``data.tables`` (uploadable files, named like the contract entity they feed) or
-``data.truth`` (planted parameters for tests, never uploaded). Each part draws from its own
+``data.truth`` (planted parameters for tests, never uploaded). The last part, ``returns``,
+appends return, cancellation and void lines to the transactions (``line_type`` column) and
+records what it planted in ``data.truth["returns"]``. Each part draws from its own
 generator, seeded from the seed and the part's name, so adding a part never changes the
 tables of the parts before it.
 """
@@ -21,14 +23,16 @@ import pandas as pd
 from retail_pipeline.sample.customers import plant_personas
 from retail_pipeline.sample.inventory import add_inventory
 from retail_pipeline.sample.marketing import marketing_part
-from retail_pipeline.sample.sales import generate_sales
+from retail_pipeline.sample.sales import generate_sales, plant_returns
 from retail_pipeline.sample.size import SampleSize
 
 Part = Callable[[np.random.Generator, SampleSize, "SampleData"], None]
 
 # Domain parts run in this order after the sales part; each domain appends its own.
+# ``returns`` stays last: it mirrors the sale lines as the parts before it left them
+# (customers, quantities), and the parts before it see sale lines only.
 PARTS: dict[str, Part] = {"customers": plant_personas, "marketing": marketing_part,
-                          "inventory": add_inventory}
+                          "inventory": add_inventory, "returns": plant_returns}
 
 
 @dataclass

@@ -14,7 +14,8 @@ Every customer is given one of ``PERSONAS`` (in fixed proportions, shuffled). Th
 
 Dates, shops, products and prices are untouched, so the daily demand structure of the sales
 part is kept. The persona of each customer goes to ``data.truth["personas"]`` only, never
-into the customers table (the contract knows nothing of personas).
+into the customers table (the contract knows nothing of personas); ``retail-pipeline sample``
+writes it to the side file ``<out>/.truth/customer_personas.csv``, which ingestion never reads.
 """
 
 from __future__ import annotations

@@ -6,6 +6,25 @@ Demand has the structure the forecasting models must find: a weekly cycle (weeke
 busier), a yearly cycle (summer dip, December peak), holiday spikes (Black Friday,
 Christmas week, Easter), slow growth, shop and product effects, and discounts and
 premiums around each product's standard price.
+
+Returns, cancellations and void lines are planted by ``plant_returns``, run as the last part
+of the generator (after the parts that rewrite the sale lines' customers and quantities),
+so that each return mirrors the sale as it finally is:
+
+- ``RETURN_SHARE`` of the sale lines (4 %, drawn without replacement) come back as a
+  separate line with its own ``transaction_id``: the same customer, product, shop, price and
+  payment method, a quantity of ``-k`` (``k`` uniform in 1 .. the units sold), dated
+  ``RETURN_DELAY_DAYS`` (2 to 42) days after the sale, with an empty ``line_type`` (a
+  negative quantity is a return);
+- ``CANCELLATION_SHARE`` of the other sale lines (0.4 %) are taken back whole
+  (``line_type`` ``cancellation``, quantity ``-units sold``) 1 to 35 days later;
+- ``VOID_SHARE`` (0.3 %) of sale lines get a ``void`` twin a few minutes later: an order
+  scanned and voided before payment, kept for the record, counted nowhere.
+
+A return or cancellation that would fall after the last day of the sample is not planted
+(as in a real export cut off at a date). The counts actually planted, the return rate
+(returned units / units sold, and by revenue) and each planted line's original sale are in
+``data.truth["returns"]``.
 """
 
 from __future__ import annotations
@@ -51,6 +70,11 @@ LAST_NAMES = ["Mueller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "W
               "Becker", "Schulz", "Hoffmann", "Koch", "Richter", "Klein", "Wolf", "Neumann"]
 PAYMENT_METHODS = (["card", "cash", "mobile", "voucher"], [0.52, 0.28, 0.17, 0.03])
 WEEKDAY_FACTOR = np.array([0.85, 0.88, 0.92, 0.97, 1.12, 1.38, 0.88])  # Mon..Sun
+RETURN_SHARE = 0.04  # sale lines returned (in part or whole) later
+CANCELLATION_SHARE = 0.004  # sale lines cancelled whole later
+VOID_SHARE = 0.003  # sale lines with a voided twin (counted nowhere)
+RETURN_DELAY_DAYS = (2, 42)
+CANCELLATION_DELAY_DAYS = (1, 35)
 
 
 def _ids(prefix: str, n: int, width: int) -> np.ndarray:
@@ -213,3 +237,72 @@ def generate_sales(rng: np.random.Generator, size: SampleSize,
     transactions = make_transactions(rng, size, shops, products, customers, progress)
     return {"transactions": transactions, "customers": customers, "products": products,
             "shops": shops}
+
+
+def _taken_back(rng: np.random.Generator, sales: pd.DataFrame, rows: np.ndarray, delay: tuple[int, int],
+                end: pd.Timestamp, whole: bool) -> tuple[pd.DataFrame, np.ndarray]:
+    """Lines taking back (part of) the sale lines ``rows``, ``delay`` days later; those that
+    would fall after ``end`` are dropped. Returns the lines and the sale rows they belong to."""
+    picked = sales.iloc[rows]
+    days = rng.integers(delay[0], delay[1] + 1, len(rows))
+    seconds = rng.integers(8 * 3600, 21 * 3600, len(rows))
+    dates = (picked["transaction_date"].dt.normalize().to_numpy() + days.astype("timedelta64[D]")
+             + seconds.astype("timedelta64[s]"))
+    sold = picked["quantity"].to_numpy("int64")
+    units = sold if whole else 1 + np.floor(rng.random(len(rows)) * sold).astype("int64")
+    inside = dates < end
+    lines = picked.assign(quantity=-units, transaction_date=dates)
+    return lines[inside], rows[inside]
+
+
+def plant_returns(rng: np.random.Generator, size: SampleSize, data) -> None:
+    """Returns, cancellations and void lines after the sales (see the module docstring)."""
+    sales = data.transactions.reset_index(drop=True)
+    n = len(sales)
+    end = pd.Timestamp(size.start) + pd.Timedelta(days=int(round(365.25 * size.years)))
+    order = rng.permutation(n)
+    n_return, n_cancel, n_void = (int(round(share * n)) for share in
+                                  (RETURN_SHARE, CANCELLATION_SHARE, VOID_SHARE))
+    returns, returned_rows = _taken_back(rng, sales, np.sort(order[:n_return]), RETURN_DELAY_DAYS,
+                                         end, whole=False)
+    cancels, cancelled_rows = _taken_back(rng, sales, np.sort(order[n_return:n_return + n_cancel]),
+                                          CANCELLATION_DELAY_DAYS, end, whole=True)
+    void_rows = np.sort(rng.choice(n, n_void, replace=False)) if n else np.array([], dtype=int)
+    voids = sales.iloc[void_rows]
+    voids = voids.assign(transaction_date=voids["transaction_date"]
+                         + pd.to_timedelta(rng.integers(1, 10, len(voids)), unit="min"))
+    inside = (voids["transaction_date"] < end).to_numpy()
+    voids, void_rows = voids[inside], void_rows[inside]
+    added = pd.concat([returns.assign(line_type=None), cancels.assign(line_type="cancellation"),
+                       voids.assign(line_type="void")], ignore_index=True)
+    added["transaction_id"] = _ids("T", n + len(added), 8)[n:]
+    data.transactions = pd.concat([sales.assign(line_type=None), added], ignore_index=True)
+    sold_units = sales["quantity"].to_numpy("float64")
+    sold_revenue = sold_units * sales["actual_price"].to_numpy("float64")
+
+    def revenue(lines: pd.DataFrame) -> float:
+        return float(-(lines["quantity"] * lines["actual_price"]).sum())
+
+    returned_units = float(-returns["quantity"].sum())
+    cancelled_units = float(-cancels["quantity"].sum())
+    origin = np.concatenate([returned_rows, cancelled_rows, void_rows])
+    data.truth["returns"] = {
+        "sale_lines": n,
+        "sold_units": float(sold_units.sum()),
+        "sold_revenue": float(sold_revenue.sum()),
+        "return_lines": len(returns),
+        "returned_units": returned_units,
+        "returned_revenue": revenue(returns),
+        "cancellation_lines": len(cancels),
+        "cancelled_units": cancelled_units,
+        "cancelled_revenue": revenue(cancels),
+        "void_lines": len(voids),
+        "void_units": float(voids["quantity"].sum()),
+        "return_rate": (returned_units + cancelled_units) / float(sold_units.sum()) if n else float("nan"),
+        "return_rate_revenue": ((revenue(returns) + revenue(cancels)) / float(sold_revenue.sum())
+                                if n else float("nan")),
+        "lines": pd.DataFrame({"transaction_id": added["transaction_id"].to_numpy(),
+                               "line_type": ["return"] * len(returns) + ["cancellation"] * len(cancels)
+                               + ["void"] * len(voids),
+                               "sale_transaction_id": sales["transaction_id"].to_numpy()[origin]}),
+    }

@@ -105,7 +105,7 @@ def _kmeans(x: np.ndarray, k: int, settings: SegmentationSettings):
 def _silhouette(x: np.ndarray, labels: np.ndarray, settings: SegmentationSettings) -> float:
     from sklearn.metrics import silhouette_score
 
-    if len(np.unique(labels)) < 2:
+    if not 2 <= len(np.unique(labels)) < len(x):  # undefined with one row per cluster
         return float("nan")
     size = settings.silhouette_sample if 0 < settings.silhouette_sample < len(x) else None
     return float(silhouette_score(x, labels, sample_size=size, random_state=settings.seed))
@@ -168,11 +168,14 @@ def _stable_ids(x: np.ndarray, centres: np.ndarray, labels: np.ndarray, previous
 
 
 def train(features: pd.DataFrame, settings: SegmentationSettings,
-          previous: SegmentModel | None = None) -> SegmentModel:
-    """Fit the encoder, K-Means and the 2-D projection; align ids with ``previous``."""
+          previous: SegmentModel | None = None, columns: list[str] | None = None) -> SegmentModel:
+    """Fit the encoder, K-Means and the 2-D projection; align ids with ``previous``.
+
+    ``columns``: the features to cluster on (default: the settings', else ``default_features``).
+    """
     from sklearn.decomposition import PCA
 
-    columns = list(settings.features) or default_features(features)
+    columns = columns or list(settings.features) or default_features(features)
     encoder = FeatureEncoder(columns).fit(features)
     x = encoder.transform(features)
     fit, selection = choose_k(x, settings)
@@ -207,13 +210,21 @@ def assignments_frame(features: pd.DataFrame, model: SegmentModel, version: str)
 
 
 def segment_customers(features: pd.DataFrame, settings: SegmentationSettings, registry, *,
-                      force_retrain: bool = False) -> SegmentationResult:
-    """Assign every customer with the latest registered model, retraining when due."""
+                      force_retrain: bool = False, model_name: str = MODEL_NAME,
+                      default_columns=default_features,
+                      nothing: str = "no customers with purchases to segment") -> SegmentationResult:
+    """Assign every customer with the latest registered model, retraining when due.
+
+    The rows are identified by ``customer_id``. ``model_name`` (registry name),
+    ``default_columns`` (features when the settings name none) and ``nothing`` (the message
+    for an empty frame) let other populations, such as the business profiles, use the same
+    machinery under their own registry name.
+    """
     if features.empty:
-        raise NotEnoughData("no customers with purchases to segment")
-    columns = list(settings.features) or default_features(features)
+        raise NotEnoughData(nothing)
+    columns = list(settings.features) or default_columns(features)
     wanted = settings_key(settings, columns)
-    latest = registry.latest(MODEL_NAME)
+    latest = registry.latest(model_name)
     previous = registry.load(latest.version) if latest else None
     drift, drift_feature = 0.0, "-"
     if previous is None:
@@ -230,9 +241,9 @@ def segment_customers(features: pd.DataFrame, settings: SegmentationSettings, re
         reason = (f"drift {drift:.2f} > {settings.drift_threshold:g} ({drift_feature})"
                   if drift > settings.drift_threshold else "")
     if reason:
-        model = train(features, settings, previous)
+        model = train(features, settings, previous, columns)
         record = registry.save(
-            MODEL_NAME, model, model_type="KMeans", features=model.encoder.columns,
+            model_name, model, model_type="KMeans", features=model.encoder.columns,
             metrics={"silhouette": model.silhouette, "inertia": model.inertia, "k": model.k},
             params={**wanted, "chosen_k": model.k, "reason": reason,
                     "silhouette_by_k": {int(r.k): r.silhouette

@@ -1,12 +1,16 @@
 """The matrix K-Means sees: every feature on a comparable scale, fitted once, stored with the model.
 
 - Numeric features: skewed amounts (``LOG_FEATURES``: frequency, spend, basket, recency,
-  the customer's stated spending and visits) go through ``log1p`` first; missing values
+  the customer's stated spending and visits, a profile's men-per-woman ratio) go through
+  ``log1p`` first; missing values
   take the training median; then each column is standardised (z-score with the training
   mean and standard deviation; a constant column becomes 0).
-- Ordinal features (``ORDINALS``, for example ``income_bracket``: low < middle < high) are
-  encoded as their rank in the natural order, then standardised like numbers; an unknown
-  value counts as missing (training median).
+- Ordinal features (``ORDINALS``, for example ``income_bracket``: low < middle < high, and
+  the business profiles' ``urban_rural_classification`` rural < suburban < urban,
+  ``customer_age_class`` child < teenager < youth < adult < senior,
+  ``customer_income_bracket`` low < medium < high, ``customer_education_level``
+  low < mid < high) are encoded as their rank in the natural order (0, 1, 2, ...), then
+  standardised like numbers; an unknown value counts as missing (training median).
 - Categorical features (gender, city): one indicator per level (the ``max_levels`` most
   common, the rest ``other``, missing ``unknown``); multi-valued ones (preferred categories
   separated by ``;``): one indicator per value. Indicators are centred on their training
@@ -21,12 +25,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from retail_pipeline.contract.entities import (
+    AGE_CLASSES,
+    EDUCATION_LEVELS,
+    INCOME_BRACKETS,
+    URBAN_RURAL,
+)
+
 LOG_FEATURES = ("frequency", "monetary", "gross_spend", "avg_basket", "recency_days",
-                "avg_monthly_spending", "visits_per_month", "units")
+                "avg_monthly_spending", "visits_per_month", "units", "male_female_ratio")
 ORDINALS: dict[str, tuple[str, ...]] = {
     "income_bracket": ("low", "middle", "high"),
-    "urban_rural_classification": ("rural", "suburban", "urban"),
-    "customer_age_class": ("child", "teenager", "youth", "adult", "senior"),
+    # the business-customer profiles (contract entity ``customer_profiles``), natural order
+    "urban_rural_classification": URBAN_RURAL,
+    "customer_age_class": AGE_CLASSES,
+    "customer_income_bracket": INCOME_BRACKETS,
+    "customer_education_level": EDUCATION_LEVELS,
 }
 BEHAVIOUR = ("recency_days", "frequency", "monetary", "avg_basket", "tenure_days", "return_rate")
 DEMOGRAPHIC_NUMBERS = ("age", "avg_monthly_spending", "visits_per_month")

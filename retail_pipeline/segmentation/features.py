@@ -1,10 +1,12 @@
 """One row per customer: behaviour from net transactions, plus the customer's demographics.
 
 Input is ``sales_features`` (every sale line joined to its customer, product and shop) and
-the customers table. A line with ``quantity < 0`` is a return: it is netted out of the
-spend (``monetary`` is net spend) and counted in ``return_rate`` (returned value / gross
-value). The data contract does not admit returns yet, so today net equals gross, but the
-code is ready for the returns-aware exports.
+the customers table. Each line's type comes from ``line_type`` (``sales.features``: given,
+else ``sale`` for quantity > 0 and ``return`` for < 0). A ``return`` or ``cancellation``
+line is netted out of the spend (``monetary`` is net spend) and counted in ``return_rate``
+(returned value / gross value). A ``void`` line (an order that never became a sale) and a
+line the sales features do not count (``counted`` False, e.g. price 0) count nowhere: not
+as a purchase day, not in any spend or unit.
 
 Definitions (``as_of`` is the day after the last sale in the data unless given):
 
@@ -32,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from retail_pipeline.contract import ContractError, Problem
+from retail_pipeline.sales.features import SALE, VOID, resolve_line_types
 
 DEMOGRAPHICS = ("gender", "age", "city", "preferred_categories", "avg_monthly_spending",
                 "visits_per_month")
@@ -65,9 +68,10 @@ def customer_features(sales: pd.DataFrame, customers: pd.DataFrame, *,
     if as_of is None:
         as_of = default_as_of(sales) if len(sales) else pd.Timestamp("today").normalize()
     lines = lines[lines["transaction_date"] < as_of]
+    lines = lines[counted_lines(lines)]
     day = lines["transaction_date"].dt.normalize()
     amount = lines["total_amount"].astype("float64")
-    bought = lines["quantity"].to_numpy() > 0
+    bought = (resolve_line_types(lines) == SALE).to_numpy()
     frame = pd.DataFrame({
         "customer_id": lines["customer_id"].astype("str").to_numpy(),
         "day": day.to_numpy(),
@@ -109,6 +113,14 @@ def customer_features(sales: pd.DataFrame, customers: pd.DataFrame, *,
         out[column] = out[column].astype("str").where(out[column].notna(), None)
     out["as_of"] = as_of
     return out.sort_values("customer_id", ignore_index=True)
+
+
+def counted_lines(lines: pd.DataFrame) -> np.ndarray:
+    """Lines that count in a total: not ``void`` and, when the sales features say, ``counted``."""
+    keep = (resolve_line_types(lines) != VOID).to_numpy()
+    if "counted" in lines.columns:
+        keep = keep & lines["counted"].fillna(False).astype("bool").to_numpy()
+    return keep
 
 
 def _category_shares(lines: pd.DataFrame, bought: np.ndarray, top: int) -> pd.DataFrame:

@@ -35,6 +35,12 @@ LABELS = {
     "tenure_days": "days since first purchase", "return_rate": "return rate",
     "age": "age", "avg_monthly_spending": "stated monthly spending",
     "visits_per_month": "stated visits per month", "gross_spend": "gross spend",
+    # business-customer profiles: ordinal codes in their natural order
+    "male_female_ratio": "men per woman",
+    "urban_rural_classification": "area (0 rural, 1 suburban, 2 urban)",
+    "customer_age_class": "age class (0 child .. 4 senior)",
+    "customer_income_bracket": "income bracket (0 low, 1 medium, 2 high)",
+    "customer_education_level": "education (0 low, 1 mid, 2 high)",
 }
 PROFILE_COLUMNS = ["segment_id", "segment_name", "description", "size", "share", "feature",
                    "mean", "median", "overall_mean", "z_score", "centre", "k", "inertia",
@@ -71,8 +77,12 @@ def age_band(age: float) -> str | None:
 
 
 def segment_profiles(features: pd.DataFrame, assignments: pd.DataFrame, model: SegmentModel,
-                     version: str) -> pd.DataFrame:
-    """One row per segment x feature (see the module docstring)."""
+                     version: str, namer=None) -> pd.DataFrame:
+    """One row per segment x feature (see the module docstring).
+
+    ``namer(mean, z, overall_mean) -> str`` names a segment from its feature means, z-scores
+    and the overall means (default: the customer namer ``_name`` described above).
+    """
     merged = features.merge(assignments[["customer_id", "segment_id"]], on="customer_id",
                             how="inner", validate="one_to_one")
     values = _profiled_values(merged, model)
@@ -93,7 +103,7 @@ def segment_profiles(features: pd.DataFrame, assignments: pd.DataFrame, model: S
                          "mean": mean[feature], "median": median[feature],
                          "overall_mean": overall_mean[feature], "z_score": z[feature],
                          "centre": float(centres[feature][position])})
-    names = _names(summaries, overall_mean, model)
+    names = _names(summaries, overall_mean, model, namer or _name)
     out = pd.DataFrame(rows)
     out["segment_name"] = out["segment_id"].map(lambda s: names[s][0])
     out["description"] = out["segment_id"].map(lambda s: names[s][1])
@@ -102,11 +112,12 @@ def segment_profiles(features: pd.DataFrame, assignments: pd.DataFrame, model: S
     return out.sort_values(["segment_id", "feature"], ignore_index=True)[PROFILE_COLUMNS]
 
 
-def _names(summaries: dict, overall_mean: pd.Series, model: SegmentModel) -> dict[int, tuple]:
+def _names(summaries: dict, overall_mean: pd.Series, model: SegmentModel,
+           namer) -> dict[int, tuple]:
     total = sum(size for size, _, _ in summaries.values())
     base, out = {}, {}
     for segment, (size, mean, z) in summaries.items():
-        base[segment] = _name(mean, z, overall_mean)
+        base[segment] = namer(mean, z, overall_mean)
         out[segment] = (base[segment], _description(size, total, mean, z, overall_mean))
     counts = pd.Series(base).value_counts()
     for segment, name in base.items():

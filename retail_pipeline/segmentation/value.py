@@ -16,7 +16,8 @@ small and classical, so they are implemented here from the papers with ``scipy``
   and their mean repeat spend ``m_x``; the expected spend per purchase is
   ``p (gamma + x m_x) / (p x + q - 1)``.
 
-Data. A purchase is a day with a positive net spend; ``x`` is the number of repeat
+Data. Void lines count nowhere; a purchase is a day with a positive net spend (sales minus
+returns and cancellations of that day); ``x`` is the number of repeat
 purchase days, ``t_x`` the days from the first to the last purchase day, ``T`` the days from
 the first purchase day to the end of the period, ``m_x`` the mean net spend of the repeat
 days. Time is measured in days.
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from retail_pipeline.segmentation.features import default_as_of
+from retail_pipeline.segmentation.features import counted_lines, default_as_of
 from retail_pipeline.segmentation.settings import NotEnoughData, ValueSettings
 
 BOUNDS = (-12.0, 14.0)  # log-parameter box of the optimiser
@@ -55,6 +56,7 @@ def rfm_summary(sales: pd.DataFrame, end: pd.Timestamp, start: pd.Timestamp | No
     lines = sales[sales["customer_id"].notna() & (sales["transaction_date"] < end)]
     if start is not None:
         lines = lines[lines["transaction_date"] >= start]
+    lines = lines[counted_lines(lines)]
     daily = (lines.assign(customer_id=lines["customer_id"].astype("str"),
                           day=lines["transaction_date"].dt.normalize())
              .groupby(["customer_id", "day"], sort=True)["total_amount"].sum().reset_index())
@@ -81,6 +83,7 @@ def purchases_between(sales: pd.DataFrame, start: pd.Timestamp, end: pd.Timestam
     """Purchase days (positive net spend) per customer in [start, end)."""
     lines = sales[sales["customer_id"].notna() & (sales["transaction_date"] >= start)
                   & (sales["transaction_date"] < end)]
+    lines = lines[counted_lines(lines)]
     daily = (lines.assign(customer_id=lines["customer_id"].astype("str"),
                           day=lines["transaction_date"].dt.normalize())
              .groupby(["customer_id", "day"])["total_amount"].sum())

@@ -119,3 +119,13 @@ def test_re_checking_a_typed_table_is_the_identity_and_still_names_bad_values(sm
         validate(broken, "transactions", "store.parquet")
     assert {(p.row, p.column, p.value) for p in caught.value.problems} == {
         (5, "actual_price", "-2.5"), (7, "transaction_date", None)}
+
+
+def test_a_date_format_with_an_offset_keeps_the_wall_time_and_names_bad_values():
+    frame = pd.DataFrame({"date": ["2025-05-11 09:55:16 -0400", "2025-05-11 23:30:00 +0100", "soon"],
+                          "channel": ["a", "b", "c"], "spend": ["1", "2", "3"]}, dtype="str")
+    with pytest.raises(ContractError) as error:
+        validate(frame, "marketing_spend", file="ads.csv", date_format="%Y-%m-%d %H:%M:%S %z")
+    assert [(p.row, p.column, p.value) for p in error.value.problems] == [(4, "date", "soon")]
+    typed = validate(frame.iloc[:2], "marketing_spend", date_format="%Y-%m-%d %H:%M:%S %z")
+    assert typed["date"].tolist() == [pd.Timestamp("2025-05-11 09:55:16"), pd.Timestamp("2025-05-11 23:30:00")]

@@ -59,3 +59,16 @@ def test_champion_interval_covers_fresh_actuals(run):
     level = result.leaderboard[(result.leaderboard["scope"] == "level")
                                & result.leaderboard["champion"]].iloc[0]
     assert 0.75 <= level["coverage80_conformal"] <= 0.85
+
+
+def test_the_point_forecast_lies_inside_its_interval_even_after_one_sided_errors():
+    """A model that over-forecast every backtest day has only negative residuals: its upper
+    bound would fall below the forecast; the interval is widened to hold the forecast."""
+    rng = np.random.default_rng(4)
+    y = rng.poisson(10, 400).astype(float)
+    errors = pd.DataFrame({"level": "total", "h": np.tile(np.arange(1, 11), 40), "y": y, "yhat": y + 5.0})
+    calibrator = ConformalCalibrator(interval=0.8).fit(errors)
+    assert calibrator.quantiles[("total", -1)][1] < 0  # every residual was negative
+    out = calibrator.apply(pd.DataFrame({"level": "total", "h": [1, 5, 20], "yhat": [12.0, 3.0, 0.0]}))
+    assert (out["yhat_lower"] <= out["yhat"]).all() and (out["yhat"] <= out["yhat_upper"]).all()
+    assert (out["yhat_upper"] == out["yhat"]).all()

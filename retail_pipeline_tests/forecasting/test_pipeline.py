@@ -35,7 +35,8 @@ def test_full_zoo_forecast_and_registry(panel, tmp_path):
     assert (fc["created_at"] == pd.Timestamp(when)).all()
     board = result.leaderboard
     # every model was backtested at every level (4 levels have <= 20 series)
-    assert set(board["model"]) == {"seasonal_naive", "prophet", "random_forest", "global_hgb"}
+    assert set(board["model"]) == {"seasonal_naive", "seasonal_profile", "prophet",
+                                   "random_forest", "global_hgb"}
     for level, model in result.champions.items():
         rows = fc[fc["level"] == level]
         assert (rows["model"] == model).all()

@@ -221,14 +221,18 @@ def test_upload_asset_finds_its_file_by_content_hash_and_records_rejections(inst
     drop(data, "bad.csv", bad)
     key = key_of(bad)
     instance.add_dynamic_partitions(uploads.name, [key])
-    result = dg.materialize([upload], partition_key=key, instance=instance,
+    result = dg.materialize([upload], partition_key=key, instance=instance, raise_on_error=False,
                             resources={"data_dir": DataDirResource(root=str(data.root))})
-    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    # a rejected upload is a failed run (red in the runs list), with its reasons
+    assert not result.success and result.get_asset_materialization_events() == []
+    assert instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.FAILURE
+    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    metadata = failure.step_failure_data.user_failure_data.metadata
     assert metadata["status"].value == "rejected" and metadata["accepted"].value is False
     assert "quantity must not be 0" in metadata["problems"].value
     assert (data.quarantine / "bad.csv.error.json").exists()
     assert TABLES_CHANGED_TAG not in instance.get_run_by_id(result.run_id).tags
-    assert isinstance(after_run(instance, result.run_id), dg.SkipReason)
+    assert not any(store.is_file() for store in data.store.glob("*.parquet"))  # nothing stored
 
 
 def test_definitions_wire_job_sensors_and_refresh():

@@ -105,9 +105,11 @@ def test_upload_run_metadata_counts_per_rule(tmp_path):
     key = hashlib.sha256(raw).hexdigest()[:16]
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(uploads.name, [key])
-        result = dg.materialize([upload], partition_key=key, instance=instance,
+        result = dg.materialize([upload], partition_key=key, instance=instance, raise_on_error=False,
                                 resources={"data_dir": DataDirResource(root=str(data.root))})
-        metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    assert not result.success and result.get_asset_materialization_events() == []  # a failed run
+    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    metadata = failure.step_failure_data.user_failure_data.metadata
     assert metadata["status"].value == "rejected"
     assert _counts(metadata["problems_by_rule"].value) == _expected(raw)
     listing = metadata["problems"].value

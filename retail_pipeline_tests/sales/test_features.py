@@ -69,8 +69,32 @@ def test_join_keeps_row_count_on_generated_data(small_sample):
     t = typed_tables(small_sample)
     features, report = build_sales_features(t["transactions"], t["customers"], t["products"], t["shops"])
     assert len(features) == len(t["transactions"]) == report.rows
-    assert np.allclose(features["total_amount"],
-                       t["transactions"]["quantity"].astype(float) * t["transactions"]["actual_price"])
+    raw = small_sample.transactions
+    void = (raw["line_type"] == "void").to_numpy()
+    expected = np.where(void, 0.0, raw["quantity"].astype(float) * raw["actual_price"])
+    assert np.allclose(features["total_amount"], expected)
+    planted = small_sample.truth["returns"]
+    assert (report.sale_lines, report.return_lines, report.cancellation_lines, report.void_lines) == (
+        planted["sale_lines"], planted["return_lines"], planted["cancellation_lines"], planted["void_lines"])
+
+
+def test_daily_sales_on_generated_data_nets_returns(small_sample):
+    from retail_pipeline_tests.conftest import typed_tables
+
+    t = typed_tables(small_sample)
+    daily = build_daily_sales(t["transactions"])
+    raw = small_sample.transactions
+    kept = raw[raw["line_type"].ne("void") | raw["line_type"].isna()]
+    sold = kept[kept["quantity"] > 0]
+    back = kept[kept["quantity"] < 0]
+    assert daily["quantity"].sum() == kept["quantity"].sum()
+    assert daily["gross_quantity"].sum() == sold["quantity"].sum()
+    assert daily["returned_quantity"].sum() == -back["quantity"].sum()
+    assert daily["revenue"].sum() == pytest.approx((kept["quantity"] * kept["actual_price"]).sum())
+    assert daily["returned_revenue"].sum() == pytest.approx(-(back["quantity"] * back["actual_price"]).sum())
+    assert daily["transaction_count"].sum() == len(kept)
+    per_key = kept.groupby([kept["transaction_date"].dt.normalize(), "shop_id", "product_id"]).size()
+    assert len(daily) == len(per_key)
 
 
 def test_daily_sales_sums_per_day_shop_and_product(tables):
@@ -81,7 +105,12 @@ def test_daily_sales_sums_per_day_shop_and_product(tables):
     daily = build_daily_sales(pd.concat([transactions, extra], ignore_index=True))
     row = daily[(daily["date"] == "2024-01-06") & (daily["shop_id"] == "S1") & (daily["product_id"] == "P1")]
     assert row[["quantity", "revenue", "transaction_count"]].iloc[0].tolist() == [3.0, 26.0, 2]
+    assert row[["gross_quantity", "returned_quantity", "gross_revenue", "returned_revenue"]].iloc[0].tolist() == [
+        3.0, 0.0, 26.0, 0.0]
     assert len(daily) == 4 and daily["quantity"].sum() == 8
+    assert daily.columns.tolist() == ["date", "shop_id", "product_id", "quantity", "revenue", "gross_quantity",
+                                      "returned_quantity", "gross_revenue", "returned_revenue",
+                                      "transaction_count", "source"]
 
 
 def test_uploaded_daily_totals_join_the_panel_and_win_on_overlap(tables):
@@ -90,5 +119,95 @@ def test_uploaded_daily_totals_join_the_panel_and_win_on_overlap(tables):
     daily = build_daily_sales(tables[0], totals).set_index(["date", "shop_id", "product_id"])
     overlap = daily.loc[(pd.Timestamp("2024-01-06"), "S1", "P1")]
     assert overlap["quantity"] == 5.0 and overlap["source"] == "daily_totals" and pd.isna(overlap["revenue"])
+    assert overlap["gross_quantity"] == 5.0 and overlap["returned_quantity"] == 0.0
     assert daily.loc[(pd.Timestamp("2024-01-20"), "1", "7"), "quantity"] == 0.0
     assert len(daily) == 5  # 4 transaction days, one replaced by its total, plus one new total
+
+
+def _lines(rows: list[tuple]) -> pd.DataFrame:
+    """Transaction lines from (id, product, quantity, price, date, line_type) tuples, shop S1."""
+    ids, products, quantities, prices, dates, types = zip(*rows, strict=True)
+    return pd.DataFrame({
+        "transaction_id": list(ids), "customer_id": pd.Series(["C1"] * len(rows), dtype="str"),
+        "product_id": list(products), "shop_id": "S1",
+        "quantity": pd.array(quantities, dtype="Int64"), "actual_price": list(prices),
+        "transaction_date": pd.to_datetime(list(dates)), "payment_method": "card",
+        "line_type": pd.Series(types, dtype="str"),
+    })
+
+
+MIXED = [
+    ("T1", "P1", 4, 10.0, "2024-01-06 10:00", None),  # sale (empty type, positive)
+    ("T2", "P1", -1, 10.0, "2024-01-10 10:00", None),  # return (empty type, negative)
+    ("T3", "P2", -2, 20.0, "2024-01-10 11:00", "return"),
+    ("T4", "P2", 3, 20.0, "2024-01-06 12:00", "sale"),
+    ("T5", "P2", -3, 20.0, "2024-01-20 12:00", "cancellation"),
+    ("T6", "P1", 7, 10.0, "2024-01-06 13:00", "void"),  # never became a sale
+    ("T7", "P1", 500, 0.0, "2024-01-06 14:00", None),  # a stock adjustment at price 0
+    ("T8", "P1", -40, 0.0, "2024-01-10 15:00", None),  # written off at price 0
+]
+
+
+def test_line_measures_split_gross_returned_and_net(tables):
+    _, customers, products, shops = tables
+    f = build_sales_features(_lines(MIXED), customers, products, shops)[0].set_index("transaction_id")
+    assert f["line_type"].tolist() == ["sale", "return", "return", "sale", "cancellation", "void", "sale", "return"]
+    assert f["is_return"].tolist() == [False, True, True, False, True, False, False, True]
+    assert f["counted"].tolist() == [True, True, True, True, True, False, False, False]
+    assert f["gross_quantity"].tolist() == [4, 0, 0, 3, 0, 0, 0, 0]
+    assert f["returned_quantity"].tolist() == [0, 1, 2, 0, 3, 0, 0, 0]
+    assert f["net_quantity"].tolist() == [4, -1, -2, 3, -3, 0, 0, 0]
+    assert f["gross_amount"].tolist() == [40.0, 0, 0, 60.0, 0, 0, 0, 0]
+    assert f["returned_amount"].tolist() == [0, 10.0, 40.0, 0, 60.0, 0, 0, 0]
+    assert f["total_amount"].tolist() == [40.0, -10.0, -40.0, 60.0, -60.0, 0, 0, 0]
+    assert f["quantity"].tolist() == [4, -1, -2, 3, -3, 7, 500, -40]  # the line as uploaded stays
+
+
+def test_lines_without_a_line_type_column_resolve_by_sign(tables):
+    _, customers, products, shops = tables
+    lines = _lines(MIXED[:2]).drop(columns="line_type")
+    f = build_sales_features(lines, customers, products, shops)[0]
+    assert f["line_type"].tolist() == ["sale", "return"] and f["net_quantity"].sum() == 3
+
+
+def test_daily_sales_leave_void_and_zero_price_lines_out(tables):
+    daily = build_daily_sales(_lines(MIXED)).set_index(["date", "product_id"])
+    # 2024-01-06: P1 sold 4 (the void 7 and the price-0 500 are not sales), P2 sold 3
+    assert daily.loc[(pd.Timestamp("2024-01-06"), "P1"), ["quantity", "revenue", "transaction_count"]].tolist() == [
+        4.0, 40.0, 1]
+    # 2024-01-10: one P1 unit and two P2 units came back (the price-0 write-off is no return)
+    p1 = daily.loc[(pd.Timestamp("2024-01-10"), "P1")]
+    assert p1[["quantity", "gross_quantity", "returned_quantity", "revenue", "returned_revenue"]].tolist() == [
+        -1.0, 0.0, 1.0, -10.0, 10.0]
+    assert daily["gross_quantity"].sum() == 7 and daily["returned_quantity"].sum() == 6
+    assert daily["quantity"].sum() == 1 and daily["revenue"].sum() == pytest.approx(100.0 - 110.0)
+
+
+def test_a_cancelled_bulk_order_nets_to_zero_and_shows_on_its_own_day(tables):
+    """A 9,360-unit order cancelled a month later: gross on the sale day, the cancellation on
+    its own day, nothing left net on the product over the period."""
+    lines = _lines([
+        ("T1", "P1", 9_360, 2.5, "2024-03-05 10:00", None),
+        ("T2", "P1", -9_360, 2.5, "2024-04-04 09:00", "cancellation"),
+        ("T3", "P1", 2, 2.5, "2024-03-05 11:00", None),
+        ("T4", "P1", 3, 2.5, "2024-04-04 12:00", None),
+    ])
+    daily = build_daily_sales(lines).set_index("date")
+    sale_day, cancel_day = daily.loc["2024-03-05"], daily.loc["2024-04-04"]
+    assert sale_day["gross_quantity"] == 9_362 and sale_day["quantity"] == 9_362
+    assert cancel_day["gross_quantity"] == 3 and cancel_day["returned_quantity"] == 9_360
+    assert cancel_day["quantity"] == 3 - 9_360 and cancel_day["returned_revenue"] == pytest.approx(9_360 * 2.5)
+    assert daily["quantity"].sum() == 5 and daily["revenue"].sum() == pytest.approx(5 * 2.5)
+
+
+def test_daily_sales_check_allows_a_negative_net_day_but_not_a_broken_balance():
+    from retail_pipeline.defs.sales.assets import daily_sales_is_a_panel
+
+    panel = build_daily_sales(_lines(MIXED))
+    assert (panel["quantity"] < 0).any()  # days with only returns are negative net
+    result = daily_sales_is_a_panel(panel)
+    assert result.passed and result.metadata["negative_net_rows"].value == (panel["quantity"] < 0).sum()
+    assert not daily_sales_is_a_panel(pd.concat([panel, panel.iloc[:1]])).passed
+    broken = panel.assign(returned_quantity=panel["returned_quantity"] + 1)
+    assert daily_sales_is_a_panel(broken).metadata["net_not_gross_minus_returned"].value == len(panel)
+    assert not daily_sales_is_a_panel(panel.assign(gross_quantity=-panel["gross_quantity"] - 1)).passed

@@ -51,3 +51,23 @@ def test_unseen_rows_use_the_training_scale(frame):
     assert row[1:] == pytest.approx(-block.means * block.weight)
     with pytest.raises(KeyError, match="age"):
         enc.transform(new.drop(columns="age"))
+
+
+def test_business_profile_ordinals_follow_their_natural_order():
+    levels = {"urban_rural_classification": ["urban", "rural", "Suburban"],
+              "customer_age_class": ["senior", "child", "youth"],
+              "customer_income_bracket": ["high", "low", "medium"],
+              "customer_education_level": ["mid", "high", "low"]}
+    # ranks in the documented orders: rural<suburban<urban, child<teenager<youth<adult<senior,
+    # low<medium<high, low<mid<high (case does not matter)
+    ranks = {"urban_rural_classification": [2.0, 0.0, 1.0],
+             "customer_age_class": [4.0, 0.0, 2.0],
+             "customer_income_bracket": [2.0, 0.0, 1.0],
+             "customer_education_level": [1.0, 2.0, 0.0]}
+    frame = pd.DataFrame(levels)
+    enc = FeatureEncoder(list(levels)).fit(frame)
+    x = enc.transform(frame)
+    for i, column in enumerate(levels):
+        r = np.array(ranks[column])
+        assert x[:, i] == pytest.approx((r - r.mean()) / r.std()), column
+        assert enc.to_original(x)[column] == pytest.approx(r)

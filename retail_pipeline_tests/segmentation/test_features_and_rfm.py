@@ -138,3 +138,29 @@ def test_segment_map_is_applied_as_documented():
                                       "monetary": np.arange(25.0)}))
     for row in scores.itertuples():
         assert row.segment == grid[(row.r_score, row.f_score)]
+
+
+@pytest.mark.parametrize("with_measures", [False, True])
+def test_void_lines_count_nowhere_and_cancellations_are_netted(customers, with_measures):
+    from retail_pipeline.sales.features import line_measures
+
+    rows = [
+        {**_line("A", "2024-01-01", 2, 10.0), "line_type": "sale"},
+        {**_line("A", "2024-01-03", 5, 50.0), "line_type": "void"},  # never became a sale
+        {**_line("A", "2024-01-04", -1, 10.0), "line_type": "cancellation"},
+        {**_line("A", "2024-01-06", 1, 40.0, category="Books"), "line_type": None},  # sale
+        {**_line("B", "2024-01-07", 4, 25.0), "line_type": "void"},  # B only ever voided
+    ]
+    sales = pd.DataFrame(rows)
+    if with_measures:  # the sales_features form: measures from the sales domain
+        measures = line_measures(sales)
+        sales = sales.drop(columns=["line_type", "total_amount"]).join(measures)
+    f = customer_features(sales, customers, top_categories=2)
+    assert list(f["customer_id"]) == ["A"]  # a customer with only void lines never bought
+    a = f.set_index("customer_id").loc["A"]
+    # computed here from the rows above: sales 2 x 10 and 1 x 40, one unit of 10 cancelled
+    assert a["frequency"] == 2 and a["gross_spend"] == 60 and a["returned_spend"] == 10
+    assert a["monetary"] == 50 and a["units"] == 2
+    assert a["as_of"] == pd.Timestamp("2024-01-08")  # the day after the last line in the data
+    assert a["recency_days"] == 2 and a["tenure_days"] == 7
+    assert a["return_rate"] == pytest.approx(10 / 60)

@@ -18,9 +18,11 @@ class TopConfig(dg.Config):
 
 
 @dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
-          description="Headline KPIs (metric, value, description): total revenue, average "
-                      "transaction value, units, active customers, total products and shops, "
-                      "average discount. Warehouse table `kpi_summary`.")
+          description="Headline KPIs (metric, value, description): gross, returned and net revenue "
+                      "and units (`total_revenue` and `units_sold` are net), return rate by units and "
+                      "by revenue, sale / return / cancellation / void / price-0 line counts, average "
+                      "sale line value, active customers, total products and shops, average discount. "
+                      "Warehouse table `kpi_summary`.")
 def kpi_summary(context: dg.AssetExecutionContext, sales_features: pd.DataFrame,
                 raw_products: pd.DataFrame, raw_shops: pd.DataFrame,
                 warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
@@ -29,7 +31,9 @@ def kpi_summary(context: dg.AssetExecutionContext, sales_features: pd.DataFrame,
 
 
 @dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
-          description="Customers ranked by total spending. Warehouse table `top_customers`.")
+          description="Customers ranked by total spending net of their returns (`total_spent`; "
+                      "`gross_spent`, `returned_spent`, sale and return lines beside). Warehouse table "
+                      "`top_customers`.")
 def top_customers(context: dg.AssetExecutionContext, config: TopConfig,
                   sales_features: pd.DataFrame, warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
     return serve(context, warehouse, kpis.top_customers(sales_features, config.top_n),
@@ -37,7 +41,8 @@ def top_customers(context: dg.AssetExecutionContext, config: TopConfig,
 
 
 @dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
-          description="Products ranked by units sold, with revenue. Warehouse table "
+          description="Products ranked by net units sold (sold minus returned), with gross and "
+                      "returned units, return rate and net revenue. Warehouse table "
                       "`best_selling_products`.")
 def best_selling_products(context: dg.AssetExecutionContext, config: TopConfig,
                           sales_features: pd.DataFrame,
@@ -47,8 +52,9 @@ def best_selling_products(context: dg.AssetExecutionContext, config: TopConfig,
 
 
 @dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
-          description="Revenue, units, sales lines, mean price ratio and revenue share per "
-                      "category. Warehouse table `revenue_by_category`.")
+          description="Net revenue and units (gross and returned beside), sale and return lines, "
+                      "return rate, mean price ratio and revenue share per category (`uncategorised` "
+                      "for products without one). Warehouse table `revenue_by_category`.")
 def revenue_by_category(context: dg.AssetExecutionContext, sales_features: pd.DataFrame,
                         warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
     return serve(context, warehouse, kpis.revenue_by_category(sales_features),
@@ -56,8 +62,9 @@ def revenue_by_category(context: dg.AssetExecutionContext, sales_features: pd.Da
 
 
 @dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
-          description="Revenue, units and sales lines per calendar month; `partial` marks a "
-                      "month the data covers only in part (`days_covered` of `days_in_month`). "
+          description="Net revenue and units (gross and returned beside) and sale lines per calendar "
+                      "month; `complete` is False (and `partial` True) for a month the data covers "
+                      "only in part (`days_covered` of `days_in_month`), e.g. a current last month. "
                       "Warehouse table `sales_by_month`.")
 def sales_by_month(context: dg.AssetExecutionContext, sales_features: pd.DataFrame,
                    warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
@@ -65,9 +72,9 @@ def sales_by_month(context: dg.AssetExecutionContext, sales_features: pd.DataFra
 
 
 @dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
-          description="Revenue per weekday (Monday=0), in total and per calendar day the "
-                      "business was open: every day from the first to the last sale counts, "
-                      "closed days as 0 (`calendar_days`; `days_with_sales` for comparison). "
+          description="Net revenue per weekday (Monday=0), in total and per calendar day of the "
+                      "trading period: every day from the first to the last sale counts, closed "
+                      "days as 0 (`calendar_days`; `days_with_sales` for comparison). "
                       "Warehouse table `sales_by_weekday`.")
 def sales_by_weekday(context: dg.AssetExecutionContext, sales_features: pd.DataFrame,
                      warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
@@ -77,10 +84,11 @@ def sales_by_weekday(context: dg.AssetExecutionContext, sales_features: pd.DataF
 category_performance_chart = chart_asset(
     "category_performance_chart", group=GROUP, ins=["revenue_by_category"],
     draw="retail_pipeline.analytics.charts:category_performance_chart",
-    description="Bar charts of revenue and units per category, largest revenue first")
+    description="Bar charts of net revenue and of net and returned units per category, largest "
+                "revenue first")
 
 temporal_patterns_chart = chart_asset(
     "temporal_patterns_chart", group=GROUP, ins=["sales_by_month", "sales_by_weekday"],
     draw="retail_pipeline.analytics.charts:temporal_patterns_chart",
-    description="Monthly revenue over time with a partial month marked, and average revenue "
-                "per calendar day the shops were open, by weekday")
+    description="Monthly net (and gross) revenue over complete months, a partial month drawn "
+                "apart as a hollow red dot, and average net revenue per calendar day, by weekday")

@@ -20,7 +20,7 @@ from retail_pipeline.defs.helpers import (
     table_metadata,
 )
 from retail_pipeline.defs.resources import DataDirResource, WarehouseResource
-from retail_pipeline.forecasting.panel import DEFAULT_MAX_SERIES_PER_LEVEL
+from retail_pipeline.forecasting.panel import DEFAULT_DEMAND, DEFAULT_MAX_SERIES_PER_LEVEL
 from retail_pipeline.forecasting.panel import forecast_panel as build_panel
 from retail_pipeline.forecasting.settings import ForecastSettings
 from retail_pipeline.platform.registry import ModelRegistry
@@ -37,6 +37,13 @@ class PanelConfig(dg.Config):
     max_series_per_level: int = Field(
         default=DEFAULT_MAX_SERIES_PER_LEVEL,
         description="Each level keeps its largest series by units sold; 0 keeps all.")
+    demand: str = Field(
+        default=DEFAULT_DEMAND,
+        description="Which units the forecast learns from: `net` (units sold minus units "
+                    "returned, daily_sales `quantity`) or `gross` (units sold before returns, "
+                    "`gross_quantity`: what left the shelf, what a buyer stocks for). A series' day "
+                    "with negative units (returns above sales) counts as 0 (metadata "
+                    "`clipped_days_<level>`).")
 
 
 ForecastConfig = config_from_settings(
@@ -65,14 +72,20 @@ class CohortConfig(dg.Config):
 
 @dg.asset(group_name=GROUP, kinds={"pandas"},
           description="Daily units per series at four levels (total, shop, product, shop x "
-                      "product) with missing days filled as zero; each level keeps its "
-                      "`max_series_per_level` largest series (0 = all).")
+                      "product) with missing days filled as zero; net units by default, gross "
+                      "(before returns) with `demand: gross`; days with negative units count "
+                      "as 0; each level keeps its `max_series_per_level` largest series "
+                      "(0 = all).")
 def forecast_panel(config: PanelConfig, daily_sales: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     cap = config.max_series_per_level or None
-    panel = build_panel(daily_sales, max_series_per_level=cap)
+    panel = build_panel(daily_sales, max_series_per_level=cap, demand=config.demand)
     counts = panel.groupby("level")["series_id"].nunique().to_dict() if len(panel) else {}
+    demand = panel.attrs["demand"]
     return dg.Output(panel, metadata=table_metadata(
-        panel, max_series_per_level=cap or 0,
+        panel, max_series_per_level=cap or 0, demand=demand["demand"],
+        demand_column=demand["column"],
+        **{f"clipped_days_{level}": n for level, n in demand["clipped_days"].items()},
+        **{f"clipped_units_{level}": u for level, u in demand["clipped_units"].items()},
         **{f"series_{level}": int(n) for level, n in counts.items()}))
 
 

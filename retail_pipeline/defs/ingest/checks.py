@@ -2,7 +2,9 @@
 
 Broken keys and impossible values are errors (and block downstream assets, so no
 forecast is computed from a corrupt table); sales that point at an unknown customer,
-product or shop are warnings, because dimension files often arrive after the sales.
+product or shop are warnings, because dimension files often arrive after the sales; so are
+lines that are legal but suspicious (exact duplicates, units at a price of 0, outliers in
+units), counted and listed so nobody reads totals that hold them unawares.
 """
 
 
@@ -29,9 +31,37 @@ unique_keys = [unique_key_check(entity) for entity in ENTITIES]
 
 
 @dg.asset_check(asset="raw_transactions", blocking=True,
-                description="Every quantity is a positive whole number.")
-def positive_quantities(raw_transactions: pd.DataFrame) -> dg.AssetCheckResult:
-    return _result(quality.below(raw_transactions, "quantity", 0, inclusive=False), ERROR)
+                description="No line has a quantity of 0 (negative quantities are units that came back).")
+def no_zero_quantities(raw_transactions: pd.DataFrame) -> dg.AssetCheckResult:
+    return _result(raw_transactions[raw_transactions["quantity"].astype("float64") == 0], ERROR)
+
+
+@dg.asset_check(asset="raw_transactions",
+                description="No line repeats an earlier line in every column but its id (an export that "
+                            "holds a line twice counts it twice). Warns with the count of extra copies.")
+def exact_duplicate_lines(raw_transactions: pd.DataFrame) -> dg.AssetCheckResult:
+    copies = quality.exact_duplicate_lines(raw_transactions, ENTITIES["transactions"].key)
+    return _result(copies, WARN, duplicate_lines=len(copies),
+                   duplicate_units=int(copies["quantity"].astype("float64").sum()))
+
+
+@dg.asset_check(asset="raw_transactions",
+                description="No line has units at a price of 0 (e.g. a stock adjustment exported as a sale: "
+                            "units counted as sold without revenue). Warns with the count and the lines.")
+def zero_price_lines(raw_transactions: pd.DataFrame) -> dg.AssetCheckResult:
+    lines = quality.zero_price_lines(raw_transactions)
+    return _result(lines, WARN, zero_price_lines=len(lines),
+                   zero_price_units=int(lines["quantity"].astype("float64").sum()))
+
+
+@dg.asset_check(asset="raw_transactions",
+                description=f"No line holds more than {quality.OUTLIER_FACTOR} times the median units per line "
+                            f"of its product (and at least {quality.OUTLIER_FLOOR} units). Warns with the count "
+                            "and the lines.")
+def unit_outliers(raw_transactions: pd.DataFrame) -> dg.AssetCheckResult:
+    lines = quality.unit_outliers(raw_transactions)
+    return _result(lines, WARN, outlier_lines=len(lines),
+                   outlier_units=int(lines["quantity"].astype("float64").sum()))
 
 
 @dg.asset_check(asset="raw_transactions", blocking=True,

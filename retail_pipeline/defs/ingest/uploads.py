@@ -9,6 +9,13 @@ or with a ``<name>.done`` marker, and not open for writing); each tick first rem
 killed runs left (``ingest.cleanup``) and moves entries that are not regular files aside
 without opening them. ``refresh_after_upload_sensor`` requests the ``refresh_all`` job
 when an upload run changed the consolidated tables.
+
+A rejected upload fails its run (red in the runs list, the partition shows as failed; the
+reasons are in the failure's metadata and in ``quarantine/<file>.error.json``) while nothing
+stored changes. An accepted upload reports its checks: ``accepted_whole`` (WARN when rows were
+left out: the upload is visibly partial), ``replaced_earlier_upload`` (ERROR when it replaced
+more than half the rows of an earlier upload) and ``known_shops_and_products`` (WARN when most
+of its shop or product ids match no shop or product known before it).
 """
 
 from pathlib import Path
@@ -18,10 +25,20 @@ from pydantic import Field
 
 from retail_pipeline.contract import by_rule_lines
 from retail_pipeline.defs.automation import WRITES_TAG, refresh_all
+from retail_pipeline.defs.helpers import ERROR, WARN
 from retail_pipeline.defs.resources import DataDirResource
 from retail_pipeline.ingest import cleanup, sensor_plan
 from retail_pipeline.ingest.incoming import candidate_files, refuse_entry
-from retail_pipeline.ingest.ingest import REJECTED, SKIPPED, ingest_file
+from retail_pipeline.ingest.ingest import (
+    PARTIAL,
+    REJECTED,
+    REPLACED_MOST,
+    SKIPPED,
+    IngestResult,
+    ingest_file,
+    reference_report,
+    replaced_text,
+)
 from retail_pipeline.ingest.ledger import Ledger
 from retail_pipeline.ingest.sensor_plan import DEFAULT_CAP, hash_file, plan_tick
 
@@ -45,6 +62,31 @@ def _find_upload(layout, key: str) -> Path | None:
     return None
 
 
+ACCEPTED_WHOLE, REPLACED_EARLIER, KNOWN_IDS = "accepted_whole", "replaced_earlier_upload", "known_shops_and_products"
+UNKNOWN_SHARE = 0.5  # known_shops_and_products warns when more of an upload's distinct ids are unknown
+
+UPLOAD_CHECKS = [
+    dg.AssetCheckSpec(ACCEPTED_WHOLE, asset="upload",
+                      description="Every row of the upload was accepted. Fails (WARN) when rows that broke "
+                                  "the contract were left out (at most RETAIL_MAX_BAD_ROW_SHARE of them; "
+                                  "listed in quarantine/<file>.rejected.csv): the upload is partial."),
+    dg.AssetCheckSpec(REPLACED_EARLIER, asset="upload",
+                      description=f"The upload did not replace more than {REPLACED_MOST:.0%} of the rows of "
+                                  "an earlier upload (same keys again: usually the same export sent twice "
+                                  "under a new form). Fails with ERROR severity."),
+    dg.AssetCheckSpec(KNOWN_IDS, asset="upload",
+                      description=f"At most {UNKNOWN_SHARE:.0%} of the upload's distinct shop ids and of its "
+                                  "product ids match no shop or product known before it (dimension tables "
+                                  "and earlier sales); fails (WARN) with counts and examples otherwise, e.g. "
+                                  "a file from another system whose ids mean something else."),
+]
+
+
+def _passed(note: str) -> list[dg.AssetCheckResult]:
+    return [dg.AssetCheckResult(check_name=spec.name, passed=True, metadata={"note": note})
+            for spec in UPLOAD_CHECKS]
+
+
 def _already_ingested(layout, key: str) -> dg.MaterializeResult:
     """The file is gone from incoming/ (another run took it): fine if its content is in the ledger."""
     entry = next((e for sha, e in Ledger(layout.store).entries().items() if sha.startswith(key)), None)
@@ -53,7 +95,46 @@ def _already_ingested(layout, key: str) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"status": "duplicate", "accepted": True,
                                           "file": entry["file"], "entity": entry.get("entity") or "",
                                           "format": entry.get("format") or "",
-                                          "rows": sum(entry.get("rows", {}).values())})
+                                          "rows": sum(entry.get("rows", {}).values())},
+                                check_results=_passed("already ingested: checked by the run that applied it"))
+
+
+def _problem_metadata(result: IngestResult) -> dict:
+    return {
+        "problems_by_rule": dg.MetadataValue.json({kind: rc.as_dict() for kind, rc in result.by_rule.items()}),
+        "problems": dg.MetadataValue.md("\n".join([f"- **{line}**" for line in by_rule_lines(result.by_rule)]
+                                                  + [f"- {p}" for p in result.problems])),
+        "total_problems": result.total_problems,
+    }
+
+
+def upload_checks(layout, result: IngestResult) -> list[dg.AssetCheckResult]:
+    """The checks of an applied upload (see the module docstring)."""
+    if not result.changed_tables:  # a duplicate: nothing changed now
+        return _passed(f"{result.status}: nothing changed")
+    partial = dg.AssetCheckResult(
+        check_name=ACCEPTED_WHOLE, passed=result.status != PARTIAL, severity=WARN,
+        metadata={"accepted_rows": result.accepted_rows, "quarantined_rows": result.quarantined_rows,
+                  **({"rejected_rows_csv": dg.MetadataValue.path(str(result.rejected_rows_path))}
+                     if result.rejected_rows_path else {}),
+                  **(_problem_metadata(result) if result.quarantined_rows else {})})
+    most = result.replaced_most
+    replaced = dg.AssetCheckResult(
+        check_name=REPLACED_EARLIER, passed=not most, severity=ERROR,
+        metadata={"replaced_rows": result.replaced_rows, "replaced": dg.MetadataValue.json(result.replaced),
+                  "replaced_most": dg.MetadataValue.json(most),
+                  **({"summary": replaced_text(result.replaced)} if result.replaced_rows else {})})
+    references = reference_report(layout, result)
+    unknown = {c: r for c, r in references.items() if r["ids"] and r["unknown_ids"] > UNKNOWN_SHARE * r["ids"]}
+    known = dg.AssetCheckResult(
+        check_name=KNOWN_IDS, passed=not unknown, severity=WARN,
+        metadata={**{f"unknown_{c}s": r["unknown_ids"] for c, r in references.items()},
+                  **{f"distinct_{c}s": r["ids"] for c, r in references.items()},
+                  **{f"rows_with_unknown_{c}": r["unknown_rows"] for c, r in references.items()},
+                  "examples": dg.MetadataValue.json({c: r["examples"] for c, r in references.items()}),
+                  **({} if references else {"note": "nothing to compare: no shop or product known before "
+                                                    "this upload, or it holds no shop or product ids"})})
+    return [partial, replaced, known]
 
 
 @dg.asset(
@@ -62,8 +143,10 @@ def _already_ingested(layout, key: str) -> dg.MaterializeResult:
     group_name="uploads",
     kinds={"file"},
     description="One uploaded file (partition = first 16 hex digits of its sha256), validated and "
-                "merged into the consolidated tables under store/, or quarantined with its reasons.",
+                "merged into the consolidated tables under store/ (without its few bad rows, listed in "
+                "quarantine/<file>.rejected.csv: a partial upload), or quarantined with its reasons (a failed run).",
     metadata={"partition_key": "sha256 prefix of the file's bytes", "source": "RETAIL_DATA_DIR/incoming/"},
+    check_specs=UPLOAD_CHECKS,
 )
 def upload(context: dg.AssetExecutionContext, config: UploadConfig,
            data_dir: DataDirResource) -> dg.MaterializeResult:
@@ -80,7 +163,8 @@ def upload(context: dg.AssetExecutionContext, config: UploadConfig,
         context.log.warning(f"{path.name} changed after it was detected (now upload {result.upload_id})")
     if result.changed_tables:
         context.instance.add_run_tags(context.run_id, {TABLES_CHANGED_TAG: "true"})
-    (context.log.warning if result.status == REJECTED else context.log.info)(result.summary)
+    loud = result.status in (REJECTED, PARTIAL) or result.replaced_most
+    (context.log.warning if loud else context.log.info)(result.summary)
     moved = result.archive_path or result.quarantine_path
     metadata = {
         "status": result.status,
@@ -90,6 +174,8 @@ def upload(context: dg.AssetExecutionContext, config: UploadConfig,
         "format": result.format or "",
         "rows": sum(result.rows.values()),
         "rows_by_entity": dg.MetadataValue.json(result.rows),
+        "quarantined_rows": result.quarantined_rows,
+        "replaced_rows": result.replaced_rows,
         "sha256": result.sha256,
         "summary": result.summary,
     }
@@ -97,18 +183,18 @@ def upload(context: dg.AssetExecutionContext, config: UploadConfig,
         metadata["archive_path" if result.archive_path else "quarantine_path"] = dg.MetadataValue.path(str(moved))
     if result.note:
         metadata["note"] = result.note
+    if result.total_problems:
+        metadata.update(_problem_metadata(result))
+    if result.rejected_rows_path is not None:
+        metadata["rejected_rows_csv"] = dg.MetadataValue.path(str(result.rejected_rows_path))
     if result.status == REJECTED:
-        metadata["problems_by_rule"] = dg.MetadataValue.json(
-            {kind: rc.as_dict() for kind, rc in result.by_rule.items()})
-        metadata["problems"] = dg.MetadataValue.md(
-            "\n".join([f"- **{line}**" for line in by_rule_lines(result.by_rule)]
-                      + [f"- {p}" for p in result.problems]))
-        metadata["total_problems"] = result.total_problems
         if result.error_path is not None:
             metadata["error_json"] = dg.MetadataValue.path(str(result.error_path))
+        # a failed run: red in the runs list and on the partition; nothing stored changed
+        raise dg.Failure(description=result.summary, metadata=metadata)
     if result.backup_id:
         metadata["backup"] = result.backup_id
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata, check_results=upload_checks(layout, result))
 
 
 ingest_upload_job = dg.define_asset_job(

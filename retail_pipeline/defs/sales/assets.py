@@ -14,9 +14,14 @@ GROUP = "sales"
 @dg.asset(
     group_name=GROUP,
     kinds={"pandas"},
-    description="Every transaction joined (left) to its customer, product and shop, with "
-                "price_difference, price_ratio, total_amount, month, day_of_week (Monday=0) and "
-                "is_weekend. Unknown references are kept and counted; the join never multiplies rows.",
+    description="Every transaction line (sales, returns, cancellations and void lines alike) joined "
+                "(left) to its customer, product and shop. Per line: `line_type` resolved (empty: "
+                "sale when quantity > 0, return when < 0), `is_return` (return or cancellation), "
+                "`counted` (False for void lines and lines at price 0, which count in no total), "
+                "`gross_quantity`, `returned_quantity` (positive), `net_quantity` = gross - returned, "
+                "the same for revenue (`gross_amount`, `returned_amount`, `total_amount` = net), and "
+                "price_difference, price_ratio, month, day_of_week (Monday=0), is_weekend. Unknown "
+                "references are kept and counted; the join never multiplies rows.",
 )
 def sales_features(raw_transactions: pd.DataFrame, raw_customers: pd.DataFrame,
                    raw_products: pd.DataFrame, raw_shops: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -27,15 +32,21 @@ def sales_features(raw_transactions: pd.DataFrame, raw_customers: pd.DataFrame,
 @dg.asset(
     group_name=GROUP,
     kinds=TABLE_KINDS,
-    description="One row per date x shop x product: units, revenue and number of sales lines, from "
-                "transactions plus uploaded daily totals (an uploaded total wins for its day). "
-                "The panel that forecasting and inventory use. Warehouse table `daily_sales`.",
+    description="One row per date x shop x product: NET units (`quantity`) and revenue (`revenue`), "
+                "i.e. sold minus returned or cancelled that day (a day with only returns is negative), "
+                "with the parts `gross_quantity`, `returned_quantity`, `gross_revenue`, "
+                "`returned_revenue` and the number of sale and return lines; void lines and lines at "
+                "price 0 are left out. From transactions plus uploaded daily totals (gross units, "
+                "nothing returned; an uploaded total wins for its day). The panel that forecasting "
+                "and inventory use. Warehouse table `daily_sales`.",
 )
 def daily_sales(context: dg.AssetExecutionContext, raw_transactions: pd.DataFrame,
                 raw_daily_totals: pd.DataFrame, warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
     panel = build_daily_sales(raw_transactions, raw_daily_totals)
     sources = panel["source"].value_counts().to_dict()
+    gross, returned = float(panel["gross_quantity"].sum()), float(panel["returned_quantity"].sum())
     return serve(context, warehouse, panel, "daily_sales",
+                 gross_units=gross, returned_units=returned, net_units=gross - returned,
                  first_date=str(panel["date"].min().date()) if len(panel) else "-",
                  last_date=str(panel["date"].max().date()) if len(panel) else "-",
                  **{f"rows_from_{k}": int(v) for k, v in sources.items()})
@@ -52,9 +63,16 @@ def one_row_per_transaction(sales_features: pd.DataFrame, raw_transactions: pd.D
 
 
 @dg.asset_check(asset=daily_sales, blocking=True,
-                description="One row per date, shop and product, and no negative units.")
+                description="One row per date, shop and product; gross and returned units are never "
+                            "negative and net units are gross minus returned (net alone may be negative "
+                            "on a day with more returns than sales).")
 def daily_sales_is_a_panel(daily_sales: pd.DataFrame) -> dg.AssetCheckResult:
     duplicated = int(daily_sales.duplicated(["date", "shop_id", "product_id"]).sum())
-    negative = int((daily_sales["quantity"] < 0).sum())
-    return dg.AssetCheckResult(passed=duplicated == 0 and negative == 0,
-                               metadata={"duplicated_keys": duplicated, "negative_quantities": negative})
+    negative = int(((daily_sales["gross_quantity"] < 0) | (daily_sales["returned_quantity"] < 0)).sum())
+    unbalanced = int(((daily_sales["gross_quantity"] - daily_sales["returned_quantity"]
+                       - daily_sales["quantity"]).abs() > 1e-9).sum())
+    return dg.AssetCheckResult(
+        passed=duplicated == 0 and negative == 0 and unbalanced == 0,
+        metadata={"duplicated_keys": duplicated, "negative_gross_or_returned": negative,
+                  "net_not_gross_minus_returned": unbalanced,
+                  "negative_net_rows": int((daily_sales["quantity"] < 0).sum())})

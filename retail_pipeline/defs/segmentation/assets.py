@@ -68,7 +68,8 @@ class ProfilesConfig(dg.Config):
 
 @dg.asset(group_name=GROUP, kinds={"pandas"},
           description="One row per customer who bought: recency, frequency (purchase days), net "
-                      "spend (returns, lines with quantity < 0, netted out), average basket, "
+                      "spend (returns and cancellations netted out; void lines count nowhere), "
+                      "average basket, "
                       "tenure, return rate, spend share of the top categories, favourite shop and "
                       "city, and the customer's demographics (age, gender, city, preferred "
                       "categories, stated monthly spending and visits) plus configured extra "
