@@ -28,7 +28,7 @@ from retail_pipeline.platform.layout import DataLayout  # noqa: E402
 from retail_pipeline.sample import SampleSize, generate  # noqa: E402
 
 WORK = Path(tempfile.gettempdir()) / "retail_bench_executor"
-SELECTION = dg.AssetSelection.all() - dg.AssetSelection.groups("uploads")
+SELECTION = dg.AssetSelection.all() - dg.AssetSelection.groups("uploads", "forecasting_partitioned")
 PRELOAD = ["pandas", "sklearn.ensemble", "prophet", "seaborn", "retail_pipeline.definitions"]
 
 

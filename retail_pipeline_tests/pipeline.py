@@ -7,7 +7,7 @@ from retail_pipeline.defs.io_manager import ParquetIOManagerResource
 from retail_pipeline.defs.resources import DataDirResource, WarehouseResource
 from retail_pipeline.platform.layout import DataLayout
 
-REFRESH = dg.AssetSelection.all() - dg.AssetSelection.groups("uploads")
+REFRESH = dg.AssetSelection.all() - dg.AssetSelection.groups("uploads", "forecasting_partitioned")
 # The whole graph, with the forecasting zoo cut to naive and gradient boosting: Prophet and the
 # forest are exercised by retail_pipeline_tests/forecasting and by test_cli_run.
 LEAN_FORECAST = {"ops": {"forecast": {"config": {"prophet_max_series": 0, "forest_max_series": 0}}}}

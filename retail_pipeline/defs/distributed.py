@@ -30,6 +30,7 @@ import dagster as dg
 from dagster_celery import celery_executor
 
 from retail_pipeline.defs import automation
+from retail_pipeline.defs.forecasting import partitioned
 from retail_pipeline.platform import settings
 
 
@@ -62,4 +63,14 @@ refresh_all_distributed = dg.define_asset_job(
     description="refresh_all on the Celery cluster (deploy/celery, `make workers`): each step "
                 "is a Celery task on RETAIL_CELERY_QUEUE, outputs shared through RETAIL_IO_BASE. "
                 "Runs one at a time with refresh_all (tag retail_pipeline/writes=warehouse).",
+)
+
+forecast_partitioned_distributed = dg.define_asset_job(
+    "forecast_partitioned_distributed",
+    selection=dg.AssetSelection.groups(partitioned.GROUP),
+    partitions_def=partitioned.BUCKETS,
+    executor_def=retail_celery_executor,
+    tags={automation.WRITES_TAG: "warehouse"},
+    description="forecast_partitioned_job on the Celery cluster: a backfill of every bucket "
+                "runs each bucket's backtest and forecast as Celery tasks on any worker.",
 )

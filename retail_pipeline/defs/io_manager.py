@@ -27,6 +27,16 @@ class ParquetIOManager(dg.UPathIOManager):
     def load_from_path(self, context: dg.InputContext, path: UPath):
         return from_parquet_bytes(path.read_bytes())
 
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        """A run over several partitions (e.g. every forecast bucket in one run) returns
+        ``{partition: frame}``: each frame goes to its partition's own file."""
+        if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
+            for key, path in self._get_paths_for_partitions(context).items():
+                self.make_directory(path.parent)
+                self.dump_to_path(context=context, obj=obj[key], path=path)
+            return
+        super().handle_output(context, obj)
+
 
 class ParquetIOManagerResource(dg.ConfigurableIOManagerFactory):
     """Stores every asset output as Parquet under ``base_path``."""

@@ -61,7 +61,7 @@ def _chunk_bytes(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     return offsets, data
 
 
-def _needs_strip(raw: pa.ChunkedArray) -> bool:
+def needs_strip(raw: pa.ChunkedArray) -> bool:
     """False when no value can start or end with whitespace (checked on the bytes)."""
     for chunk in raw.chunks:
         parts = _chunk_bytes(chunk)
@@ -204,7 +204,7 @@ def _column(col, raw: pa.ChunkedArray, is_key: bool, date_format: str | None):
     """(canonical Series, key text or None) when every rule of ``col`` holds, else None."""
     if raw.type != pa.string() and raw.type != pa.large_string():
         return None
-    text = pc.utf8_trim_whitespace(raw) if _needs_strip(raw) else raw
+    text = pc.utf8_trim_whitespace(raw) if needs_strip(raw) else raw
     blank = pc.or_kleene(pc.is_null(text), pc.equal(text, ""))
     has_blank = pc.any(blank).as_py()
     if has_blank and not col.nullable:

@@ -72,8 +72,7 @@ def _text(frame: pd.DataFrame, column: str, strip: bool = True) -> pd.Series:
     """A column as text; ``strip=False`` for columns the contract strips itself."""
     if column not in frame.columns:
         return pd.Series("", index=frame.index, dtype="str")
-    text = frame[column].fillna("").astype("str")
-    return text.str.strip() if strip else text
+    return transforms.strip_text(frame[column]) if strip else frame[column].fillna("").astype("str")
 
 
 def _constant(value: str, length: int) -> pd.Series:

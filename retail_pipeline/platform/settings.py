@@ -83,6 +83,14 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("RETAIL_CELERY_QUEUE", "dagster",
             "the Celery queue `refresh_all_distributed` submits its steps to and `make workers` "
             "listens on; a different name keeps two clusters on one broker apart"),
+    Setting("RETAIL_FORECAST_BUCKETS", "8",
+            "series buckets (Dagster partitions) of `forecast_partitioned_job`: each product's "
+            "series go to bucket blake2b(product id) mod this; changing it re-partitions the "
+            "forecast (backfill every bucket)"),
+    Setting("RETAIL_ENGINE", "auto",
+            "the engine of the large sales steps (`sales_features`, `daily_sales`): `pandas`, "
+            "`duckdb` (joins and group-bys in DuckDB, same results), or `auto` = DuckDB from "
+            "1,000,000 transaction lines on, pandas below"),
 )}
 
 
@@ -207,9 +215,29 @@ def celery_broker() -> str:
     return raw("RETAIL_CELERY_BROKER") or SETTINGS["RETAIL_CELERY_BROKER"].default
 
 
+def forecast_buckets() -> int:
+    value = int(raw("RETAIL_FORECAST_BUCKETS") or SETTINGS["RETAIL_FORECAST_BUCKETS"].default)
+    if value < 1:
+        raise ValueError(f"RETAIL_FORECAST_BUCKETS must be at least 1, got {value}")
+    return value
+
+
 def celery_backend() -> str:
     return raw("RETAIL_CELERY_BACKEND") or SETTINGS["RETAIL_CELERY_BACKEND"].default
 
 
 def celery_queue() -> str:
     return raw("RETAIL_CELERY_QUEUE") or SETTINGS["RETAIL_CELERY_QUEUE"].default
+
+
+ENGINES = ("auto", "pandas", "duckdb")
+AUTO_DUCKDB_ROWS = 1_000_000
+"""With ``RETAIL_ENGINE=auto``, inputs with at least this many lines go to DuckDB."""
+
+
+def engine() -> str:
+    """``RETAIL_ENGINE``: ``auto``, ``pandas`` or ``duckdb`` (see ``AUTO_DUCKDB_ROWS``)."""
+    value = (raw("RETAIL_ENGINE") or SETTINGS["RETAIL_ENGINE"].default).strip().lower()
+    if value not in ENGINES:
+        raise ValueError(f"RETAIL_ENGINE must be one of {', '.join(ENGINES)}, not {value!r}")
+    return value

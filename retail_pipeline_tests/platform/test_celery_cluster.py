@@ -251,3 +251,102 @@ def test_make_workers_uses_the_settings_and_one_process_group_each():
     dev = subprocess.run(["make", "-n", "-o", "bootstrap", "dev-celery"], cwd=ROOT, env=env,
                          capture_output=True, text=True, check=True).stdout
     assert f'DAGSTER_HOME="{DEPLOY}" .venv/bin/dg dev --host' in dev
+
+
+FORECAST_CONFIG = {"ops": {"forecast_bucket_backtest": {"config": {
+    "horizon": 14, "n_jobs": 1, "n_folds": 2, "prophet_max_series": 0, "forest_max_series": 0}}}}
+VOLATILE = ["created_at", "id", "run_id"]  # when a row was written, not what it says
+
+
+def _forecast_tables(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
+    out = {}
+    for table in ("sales_forecast_partitioned", "forecast_leaderboard_partitioned"):
+        frame = warehouse.read_table(table).drop(columns=VOLATILE, errors="ignore")
+        out[table] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    return out
+
+
+@pytest.mark.filterwarnings("ignore::celery.exceptions.DuplicateTaskNameWarning")
+def test_partitioned_forecast_on_two_celery_workers_equals_in_process(postgres_url, broker, seeded_layout,
+                                                                     tmp_path, monkeypatch):
+    """Every bucket's backtest and forecast is a run of its own (a backfill); RabbitMQ hands the
+    steps of consecutive runs to the two workers in turn."""
+    from retail_pipeline.defs.forecasting import partitioned as fp
+    from retail_pipeline.defs.io_manager import ParquetIOManagerResource
+
+    queue = f"retail_test_{uuid.uuid4().hex[:10]}"
+    shared_io = tmp_path / "shared_io"
+    env = {**os.environ,
+           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "DAGSTER_POSTGRES_URL": postgres_url, "RETAIL_DATA_DIR": str(seeded_layout.root),
+           "RETAIL_WAREHOUSE_URL": postgres_url, "RETAIL_IO_BASE": str(shared_io),
+           "RETAIL_CELERY_BROKER": broker, "RETAIL_CELERY_BACKEND": settings.celery_backend(),
+           "RETAIL_CELERY_QUEUE": queue}
+    for name in ("DAGSTER_POSTGRES_URL", "RETAIL_DATA_DIR", "RETAIL_WAREHOUSE_URL", "RETAIL_IO_BASE",
+                 "RETAIL_CELERY_BROKER", "RETAIL_CELERY_BACKEND", "RETAIL_CELERY_QUEUE"):
+        monkeypatch.setenv(name, env[name])
+    definitions = defs()
+    assets = [*definitions.assets]
+    resources = {**pipeline.test_resources(seeded_layout, postgres_url),
+                 "io_manager": ParquetIOManagerResource(base_path=str(shared_io))}
+    instance = dg.DagsterInstance.ephemeral()
+    upstream = dg.AssetSelection.assets("forecast_panel").upstream() - dg.AssetSelection.groups("uploads")
+    assert dg.materialize(assets, selection=upstream, resources=resources, instance=instance).success
+    keys = fp.BUCKETS.get_partition_keys()
+    steps = [("forecast_bucket_backtest", key) for key in keys] + [("forecast_bucket_champions", None)]
+    steps += [("forecast_bucket_forecast", key) for key in keys] + [("sales_forecast_partitioned", None)]
+
+    def selection_of(name):
+        return ["forecast_bucket_champions", "forecast_leaderboard_partitioned"] \
+            if name == "forecast_bucket_champions" else [name]
+
+    # The reference: every step in process.
+    for name, key in steps:
+        run = dg.materialize(assets, selection=selection_of(name), resources=resources, instance=instance,
+                             partition_key=key, run_config=FORECAST_CONFIG if "backtest" in name else None)
+        assert run.success, name
+    warehouse = Warehouse(postgres_url)
+    expected = _forecast_tables(warehouse)
+    assert len(expected["sales_forecast_partitioned"]) > 0
+    with warehouse.engine.begin() as conn:  # the cluster runs must write them anew
+        for table in expected:
+            conn.execute(sa.text(f'DROP TABLE "{table}"'))
+
+    launcher_home = tmp_path / "launcher"
+    launcher_home.mkdir()
+    shutil.copy(DEPLOY / "dagster.yaml", launcher_home / "dagster.yaml")
+    workers, logs, hosts = [], [], set()
+    nodes = [f"{queue}_a", f"{queue}_b"]
+    with dg.DagsterInstance.from_config(str(launcher_home)) as cluster:
+        try:
+            for node in nodes:
+                folder = tmp_path / node
+                workers.append(_start_worker(node, folder, env, queue))
+                logs.append(folder / "worker.log")
+            hostnames = [f"{node}@{socket.gethostname()}" for node in nodes]
+            _wait_until_ready(broker, hostnames, workers, logs)
+            job = ReconstructableRepository.for_module(
+                "retail_pipeline.definitions", "defs", working_directory=str(ROOT),
+            ).get_reconstructable_job("forecast_partitioned_distributed")
+            for name, key in steps:
+                tags = {"dagster/partition": key} if key is not None else None
+                with dg.execute_job(job, cluster, asset_selection=[dg.AssetKey(k) for k in selection_of(name)],
+                                    tags=tags, raise_on_error=False,
+                                    run_config=FORECAST_CONFIG if "backtest" in name else None) as result:
+                    worker_logs = "\n".join(log.read_text()[-3000:] for log in logs)
+                    assert result.success, f"{name} {key} failed on the cluster:\n{worker_logs}"
+                    for record in cluster.all_logs(result.run_id):
+                        event = record.dagster_event
+                        if event is not None and event.is_engine_event and record.step_key:
+                            entries = event.engine_event_data.metadata
+                            if "Celery worker" in entries:
+                                hosts.add(entries["Celery worker"].value)
+        finally:
+            for worker in workers:
+                _stop(worker)
+            _delete_queue(broker, queue)
+    assert hosts == set(hostnames), hosts  # both workers took steps
+    actual = _forecast_tables(warehouse)
+    warehouse.dispose()
+    for table, frame in expected.items():
+        pd.testing.assert_frame_equal(actual[table], frame, check_like=True)
