@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -129,12 +131,23 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=120_000)
     args = parser.parse_args()
 
-    from retail_pipeline.platform import settings
 
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     data = WORK / "data"
     _seed(data, args.transactions)
+    with cluster_env(data) as (queue, env):
+        _measure(args, queue, env)
+
+
+@contextmanager
+def cluster_env(data: Path) -> Iterator[tuple[str, dict]]:
+    """A database of its own (created, then dropped), a queue of its own (deleted at the end),
+    and the environment the launcher and the workers share; the variables are also set here."""
+    from kombu import Connection
+
+    from retail_pipeline.platform import settings
+
     admin = sa.create_engine(settings.test_pg_url(), isolation_level="AUTOCOMMIT")
     database = f"retail_bench_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
@@ -146,8 +159,17 @@ def main() -> None:
            "RETAIL_CELERY_BACKEND": settings.celery_backend(), "RETAIL_CELERY_QUEUE": queue,
            "RETAIL_MODEL_REGISTRY_KEY_FILE": str(WORK / "registry.key")}
     os.environ.update(env)
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    try:
+        yield queue, {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    finally:
+        with Connection(settings.celery_broker(), connect_timeout=3) as conn:
+            conn.default_channel.queue_delete(queue)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
 
+
+def _measure(args, queue: str, env: dict) -> None:
     import dagster as dg
 
     from retail_pipeline.definitions import defs
@@ -159,38 +181,29 @@ def main() -> None:
     home.mkdir()
     shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")
     results = {}
-    try:
-        with dg.DagsterInstance.from_config(str(home)) as instance:
-            for variant, workers_count in (("in_process", 0), ("celery_1_worker", 1), ("celery_2_workers", 2)):
-                workers = []
-                try:
-                    if workers_count:
-                        workers, _ = _start_workers(workers_count, queue, env)
-                    job = "refresh_all_distributed" if workers_count else "refresh_all"
-                    cold = _run(instance, job, keys)
-                    warm = [_run(instance, job, keys) for _ in range(args.runs)]
-                finally:
-                    _stop(workers)
-                    shutil.rmtree(WORK / "io", ignore_errors=True)
-                walls = [w for w, _, _ in warm]
-                steps = len(warm[0][2])
-                dispatch = [d for _, ds, _ in warm for d in ds]
-                execution = [e for _, _, es in warm for e in es]
-                results[variant] = statistics.median(walls)
-                overhead = (results[variant] - results["in_process"]) / steps
-                print(f"variant={variant} transactions={args.transactions} steps={steps} "
-                      f"cold_s={cold[0]:.1f} median_s={results[variant]:.1f} "
-                      f"all_s={','.join(f'{w:.1f}' for w in walls)} overhead_per_step_s={overhead:.2f} "
-                      f"dispatch_median_s={statistics.median(dispatch) if dispatch else 0:.2f} "
-                      f"step_median_s={statistics.median(execution):.2f}", flush=True)
-    finally:
-        from kombu import Connection
-
-        with Connection(settings.celery_broker(), connect_timeout=3) as conn:
-            conn.default_channel.queue_delete(queue)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        admin.dispose()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for variant, workers_count in (("in_process", 0), ("celery_1_worker", 1), ("celery_2_workers", 2)):
+            workers = []
+            try:
+                if workers_count:
+                    workers, _ = _start_workers(workers_count, queue, env)
+                job = "refresh_all_distributed" if workers_count else "refresh_all"
+                cold = _run(instance, job, keys)
+                warm = [_run(instance, job, keys) for _ in range(args.runs)]
+            finally:
+                _stop(workers)
+                shutil.rmtree(WORK / "io", ignore_errors=True)
+            walls = [w for w, _, _ in warm]
+            steps = len(warm[0][2])
+            dispatch = [d for _, ds, _ in warm for d in ds]
+            execution = [e for _, _, es in warm for e in es]
+            results[variant] = statistics.median(walls)
+            overhead = (results[variant] - results["in_process"]) / steps
+            print(f"variant={variant} transactions={args.transactions} steps={steps} "
+                  f"cold_s={cold[0]:.1f} median_s={results[variant]:.1f} "
+                  f"all_s={','.join(f'{w:.1f}' for w in walls)} overhead_per_step_s={overhead:.2f} "
+                  f"dispatch_median_s={statistics.median(dispatch) if dispatch else 0:.2f} "
+                  f"step_median_s={statistics.median(execution):.2f}", flush=True)
     print(" ".join(f"{k}_s={v:.1f}" for k, v in results.items()))
 
 

@@ -31,8 +31,15 @@ def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def from_parquet_bytes(data: bytes) -> pd.DataFrame:
-    table = pq.read_table(io.BytesIO(data))
+def from_parquet_bytes(data: bytes, columns: list[str] | None = None) -> pd.DataFrame:
+    """The stored frame; ``columns``: only these (those the file has), a fraction of the memory
+    of a wide frame."""
+    source = io.BytesIO(data)
+    if columns is not None:
+        present = set(pq.read_schema(source).names)
+        columns = [c for c in columns if c in present]
+        source.seek(0)
+    table = pq.read_table(source, columns=columns)
     frame = table.to_pandas()
     stored = (table.schema.metadata or {}).get(DTYPES_KEY)
     if stored:

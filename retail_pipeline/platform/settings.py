@@ -89,8 +89,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "forecast (backfill every bucket)"),
     Setting("RETAIL_ENGINE", "auto",
             "the engine of the large sales steps (`sales_features`, `daily_sales`): `pandas`, "
-            "`duckdb` (joins and group-bys in DuckDB, same results), or `auto` = DuckDB from "
-            "1,000,000 transaction lines on, pandas below"),
+            "`duckdb` (dimension joins in DuckDB, per-line measures vectorised; identical frames), "
+            "or `auto` = `duckdb` from 1,000,000 transaction lines on, `pandas` below"),
 )}
 
 

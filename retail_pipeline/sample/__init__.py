@@ -9,6 +9,10 @@ appends return, cancellation and void lines to the transactions (``line_type`` c
 records what it planted in ``data.truth["returns"]``. Each part draws from its own
 generator, seeded from the seed and the part's name, so adding a part never changes the
 tables of the parts before it.
+
+Everything here is held in memory (about 1 GB at a million transactions). Larger samples
+(``--scale xlarge``, 10 million) are drawn chunk by chunk with the same design by
+``retail_pipeline.sample.chunked.ChunkedSample``, which applies the same parts per chunk.
 """
 
 from __future__ import annotations

@@ -56,11 +56,9 @@ def persona_counts(n: int) -> dict[str, int]:
     return counts
 
 
-def plant_personas(rng: np.random.Generator, size: SampleSize, data: SampleData) -> None:
-    customers = data.customers
+def persona_customers(rng: np.random.Generator, customers: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The customers rewritten to fit their persona, and each customer's persona number."""
     n = len(customers)
-    if n == 0:
-        return
     names = list(PERSONAS)
     persona = np.repeat(np.arange(len(names)), [persona_counts(n)[p] for p in names])
     rng.shuffle(persona)
@@ -88,14 +86,33 @@ def plant_personas(rng: np.random.Generator, size: SampleSize, data: SampleData)
     customers["preferred_categories"] = preferred
     customers["visits_per_month"] = visits.round(1)
     customers["avg_monthly_spending"] = spending.round(2)
+    return customers, persona
+
+
+def persona_truth(customers: pd.DataFrame, persona: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": customers["customer_id"].to_numpy(),
+                         "persona": np.array(list(PERSONAS))[persona]})
+
+
+def personal_weights(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Each customer's weight among the customers of the same persona."""
+    return rng.gamma(4.0, 0.25, n)
+
+
+def plant_personas(rng: np.random.Generator, size: SampleSize, data: SampleData) -> None:
+    if len(data.customers) == 0:
+        return
+    customers, persona = persona_customers(rng, data.customers)
     data.customers = customers
-    data.transactions = _reassign(rng, data.transactions, data.products, customers, persona)
-    data.truth["personas"] = pd.DataFrame({"customer_id": customers["customer_id"].to_numpy(),
-                                           "persona": np.array(names)[persona]})
+    data.transactions = reassign(rng, data.transactions, data.products, customers, persona)
+    data.truth["personas"] = persona_truth(customers, persona)
 
 
-def _reassign(rng: np.random.Generator, transactions: pd.DataFrame, products: pd.DataFrame,
-              customers: pd.DataFrame, persona: np.ndarray) -> pd.DataFrame:
+def reassign(rng: np.random.Generator, transactions: pd.DataFrame, products: pd.DataFrame,
+             customers: pd.DataFrame, persona: np.ndarray, personal: np.ndarray | None = None) -> pd.DataFrame:
+    """The lines with a customer given to a customer of a persona that fits their category
+    (see the module docstring). ``personal``: the customers' weights when drawn once for many
+    batches of lines (the chunked sample); by default drawn here."""
     names = list(PERSONAS)
     known = transactions["customer_id"].notna().to_numpy()
     lines = np.flatnonzero(known)
@@ -111,7 +128,8 @@ def _reassign(rng: np.random.Generator, transactions: pd.DataFrame, products: pd
     cumulative = prob.cumsum(axis=0)[:, cat_index]  # persona x line
     chosen = (rng.random(len(lines)) > cumulative).sum(axis=0).clip(max=len(names) - 1)
     ids = customers["customer_id"].to_numpy()
-    personal = rng.gamma(4.0, 0.25, len(ids))
+    if personal is None:
+        personal = personal_weights(rng, len(ids))
     new_customer = np.empty(len(lines), dtype=object)
     quantity = transactions["quantity"].to_numpy().copy()
     for i, name in enumerate(names):

@@ -23,10 +23,21 @@ from retail_pipeline.sample.size import SampleSize
 
 def add_inventory(rng: np.random.Generator, size: SampleSize, data) -> None:
     products = data.products
+    data.products = supply_columns(rng, products)
+    sales = data.transactions
+    dates = pd.to_datetime(sales["transaction_date"]).dt.normalize()
+    last = dates.max()
+    stock, understocked = stock_levels(rng, products, *recent_units(sales, dates, last), last)
+    data.extra["stock_levels"] = stock
+    data.truth["understocked_pairs"] = understocked
+
+
+def supply_columns(rng: np.random.Generator, products: pd.DataFrame) -> pd.DataFrame:
+    """The products with their supply attributes (see the module docstring)."""
     n = len(products)
     lead = pd.to_numeric(products["lead_time_days"]).to_numpy("float64")
     service = np.where(rng.random(n) < 0.1, rng.choice([0.85, 0.9, 0.97, 0.99], n), np.nan)
-    data.products = products.assign(
+    return products.assign(
         lead_time_std_days=np.round(lead * rng.uniform(0.10, 0.35, n), 1),
         order_cost=np.round(rng.uniform(5, 40, n), 2),
         holding_cost_rate=np.round(rng.uniform(0.15, 0.35, n), 2),
@@ -34,15 +45,23 @@ def add_inventory(rng: np.random.Generator, size: SampleSize, data) -> None:
         pack_size=rng.choice([1, 1, 1, 2, 6, 12], n),
         service_level=pd.array([None if np.isnan(s) else s for s in service], dtype="Float64"),
     )
-    sales = data.transactions
-    dates = pd.to_datetime(sales["transaction_date"]).dt.normalize()
-    last = dates.max()
-    recent = sales[dates > last - pd.Timedelta(days=90)]
-    pairs = (recent.groupby(["shop_id", "product_id"])["quantity"].sum().reset_index()
+
+
+def recent_units(sales: pd.DataFrame, dates: pd.Series, last: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
+    """Units sold per (shop_id, product_id) in the 90 and in the 28 days up to ``last``
+    (sums: the chunked sample adds them up chunk by chunk)."""
+    keys = ["shop_id", "product_id"]
+    return (sales[dates > last - pd.Timedelta(days=90)].groupby(keys)["quantity"].sum(),
+            sales[dates > last - pd.Timedelta(days=28)].groupby(keys)["quantity"].sum())
+
+
+def stock_levels(rng: np.random.Generator, products: pd.DataFrame, units90: pd.Series, units28: pd.Series,
+                 last: pd.Timestamp) -> tuple[pd.DataFrame, set]:
+    """Stock snapshots for every pair that sold in the last 90 days, and the under-stocked pairs."""
+    pairs = (units90.reset_index()
              .sort_values(["shop_id", "product_id"], kind="stable").reset_index(drop=True))
-    last28 = sales[dates > last - pd.Timedelta(days=28)]
     d = (pairs.set_index(["shop_id", "product_id"]).index
-         .map(last28.groupby(["shop_id", "product_id"])["quantity"].sum() / 28).fillna(0.0))
+         .map(units28 / 28).fillna(0.0))
     d = np.maximum(np.asarray(d, "float64"), pairs["quantity"].to_numpy("float64") / 90)
     pair_lead = pairs["product_id"].map(products.set_index("product_id")["lead_time_days"]).to_numpy("float64")
     m = len(pairs)
@@ -63,7 +82,5 @@ def add_inventory(rng: np.random.Generator, size: SampleSize, data) -> None:
         date=(last - pd.Timedelta(days=7)).strftime("%Y-%m-%d"),
         on_hand=lambda f: f["on_hand"] + np.ceil(d[f.index] * 7).astype(int),
         on_order=pd.NA, expected_arrival=None)
-    data.extra["stock_levels"] = (pd.concat([older, current], ignore_index=True)
-                                  .astype({"on_order": "Int64"}))
-    data.truth["understocked_pairs"] = set(zip(pairs["shop_id"][understocked],
-                                               pairs["product_id"][understocked], strict=True))
+    stock = pd.concat([older, current], ignore_index=True).astype({"on_order": "Int64"})
+    return stock, set(zip(pairs["shop_id"][understocked], pairs["product_id"][understocked], strict=True))

@@ -14,12 +14,14 @@ the marketing signal. The true parameters are in ``data.truth["marketing"]``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from retail_pipeline.marketing.synthetic import CHANNELS, delivery, effects, spend_paths
+from retail_pipeline.sample.sales import sample_days
 
 if TYPE_CHECKING:
     from retail_pipeline.sample import SampleData
@@ -31,24 +33,49 @@ SPEND_SHARE = 0.25  # total marketing spend per day / average daily sales revenu
 def marketing_part(rng: np.random.Generator, size: SampleSize, data: SampleData) -> None:
     tx = data.transactions
     day = tx["transaction_date"].dt.normalize()
-    days = pd.date_range(size.start, periods=int(round(365.25 * size.years)), freq="D")
+    days = sample_days(size)
     revenue = (tx["quantity"] * tx["actual_price"]).groupby(day).sum().reindex(days, fill_value=0.0)
-    spend = spend_paths(rng, days, SPEND_SHARE * float(revenue.mean()))
-    effect, truth = effects(spend)
-    lift = effect.sum(axis=1)
-    # scale each day's quantities so its revenue grows by that day's effect
-    factor = ((revenue + lift) / revenue.where(revenue > 0)).fillna(1.0)
-    scaled = tx["quantity"].to_numpy("float64") * factor.reindex(day).to_numpy()
-    whole = np.floor(scaled)
-    quantity = (whole + (rng.random(len(tx)) < scaled - whole)).astype(tx["quantity"].dtype)
-    planted = float(((quantity - tx["quantity"]) * tx["actual_price"]).sum())
+    plan = MarketingPlan.draw(rng, revenue)
+    quantity, planted = plan.scale(rng, tx)
     data.transactions = tx.assign(quantity=quantity)
-    data.extra["marketing_spend"] = delivery(rng, spend)
-    data.truth["marketing"] = {
-        "channels": truth,
-        "effect_revenue": {c: float(effect[c].sum()) for c in effect.columns},
-        "planted_revenue": planted,
-        "form": "effect[t] = coefficient * hill(geometric_adstock(spend, decay)[t] * (1 - decay); "
-                "half_saturation, shape)",
-        "channel_settings": [c.__dict__ for c in CHANNELS],
-    }
+    data.extra["marketing_spend"] = delivery(rng, plan.spend)
+    data.truth["marketing"] = plan.truth(planted)
+
+
+@dataclass(frozen=True)
+class MarketingPlan:
+    """Daily spend per channel, its revenue effect, and the factor each day's quantities get."""
+
+    spend: pd.DataFrame
+    effect: pd.DataFrame
+    channels: dict
+    factor: pd.Series  # by day
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, revenue: pd.Series) -> MarketingPlan:
+        """``revenue``: the sales revenue of every day of the sample, before marketing."""
+        spend = spend_paths(rng, revenue.index, SPEND_SHARE * float(revenue.mean()))
+        effect, truth = effects(spend)
+        lift = effect.sum(axis=1)
+        # scale each day's quantities so its revenue grows by that day's effect
+        factor = ((revenue + lift) / revenue.where(revenue > 0)).fillna(1.0)
+        return cls(spend, effect, truth, factor)
+
+    def scale(self, rng: np.random.Generator, tx: pd.DataFrame) -> tuple[np.ndarray, float]:
+        """The lines' quantities scaled by their day's factor (stochastically rounded), and the
+        revenue this adds."""
+        day = tx["transaction_date"].dt.normalize()
+        scaled = tx["quantity"].to_numpy("float64") * self.factor.reindex(day).to_numpy()
+        whole = np.floor(scaled)
+        quantity = (whole + (rng.random(len(tx)) < scaled - whole)).astype(tx["quantity"].dtype)
+        return quantity, float(((quantity - tx["quantity"]) * tx["actual_price"]).sum())
+
+    def truth(self, planted: float) -> dict:
+        return {
+            "channels": self.channels,
+            "effect_revenue": {c: float(self.effect[c].sum()) for c in self.effect.columns},
+            "planted_revenue": planted,
+            "form": "effect[t] = coefficient * hill(geometric_adstock(spend, decay)[t] * (1 - decay); "
+                    "half_saturation, shape)",
+            "channel_settings": [c.__dict__ for c in CHANNELS],
+        }

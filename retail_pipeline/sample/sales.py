@@ -30,6 +30,7 @@ A return or cancellation that would fall after the last day of the sample is not
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -77,8 +78,8 @@ RETURN_DELAY_DAYS = (2, 42)
 CANCELLATION_DELAY_DAYS = (1, 35)
 
 
-def _ids(prefix: str, n: int, width: int) -> np.ndarray:
-    return np.array([f"{prefix}{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
+def _ids(prefix: str, n: int, width: int, first: int = 1) -> np.ndarray:
+    return np.array([f"{prefix}{i:0{width}d}" for i in range(first, first + n)], dtype=object)
 
 
 def make_shops(rng: np.random.Generator, n: int) -> pd.DataFrame:
@@ -168,6 +169,68 @@ def daily_intensity(days: pd.DatetimeIndex) -> np.ndarray:
     return WEEKDAY_FACTOR[days.dayofweek.to_numpy()] * yearly * _holiday_factor(days) * 1.06**t
 
 
+@dataclass(frozen=True)
+class LineDraw:
+    """What every batch of sale lines is drawn from: the days, and the shop and product
+    weights (drawn once per sample, so every batch of a chunked sample shares them)."""
+
+    days: pd.DatetimeIndex
+    shops: pd.DataFrame
+    products: pd.DataFrame
+    customers: pd.DataFrame
+    shop_p: np.ndarray
+    product_p: np.ndarray
+
+    @classmethod
+    def setup(cls, rng: np.random.Generator, size: SampleSize, shops: pd.DataFrame,
+              products: pd.DataFrame, customers: pd.DataFrame) -> tuple[LineDraw, np.ndarray]:
+        """The shared weights and the number of sale lines of each day."""
+        days = sample_days(size)
+        per_day = rng.multinomial(size.transactions, daily_intensity(days) / daily_intensity(days).sum())
+        shop_weight = rng.lognormal(0, 0.5, len(shops))
+        product_weight = 1.0 / np.arange(1, len(products) + 1) ** 0.8  # long tail of sellers
+        rng.shuffle(product_weight)
+        return cls(days, shops, products, customers, shop_weight / shop_weight.sum(),
+                   product_weight / product_weight.sum()), per_day
+
+    def lines(self, rng: np.random.Generator, d: np.ndarray) -> pd.DataFrame:
+        """Sale lines (no ``transaction_id`` yet) for the day numbers ``d``, one line each."""
+        products, n = self.products, len(d)
+        cat = products["category"].to_numpy()
+        amplitude = np.array([CATEGORIES[c][1] for c in cat])
+        peak = np.array([CATEGORIES[c][2] for c in cat])
+        month_of_day = self.days.month.to_numpy()
+        shop = rng.choice(len(self.shops), n, p=self.shop_p)
+        # products: popularity times each category's seasonal swing in that month, by
+        # rejection so that the joint draw stays vectorised
+        product = rng.choice(len(products), n, p=self.product_p)
+        swing = 1 + amplitude[product] * np.cos(2 * np.pi * (month_of_day[d] - peak[product]) / 12)
+        redraw = rng.random(n) > swing / (1 + amplitude[product])
+        product[redraw] = rng.choice(len(products), redraw.sum(), p=self.product_p)
+        std_price = products["standard_price"].to_numpy()[product]
+        kind = rng.random(n)
+        deviation = np.where(kind < 0.68, 0.0,
+                             np.where(kind < 0.95, -rng.uniform(0.05, 0.30, n), rng.uniform(0.0, 0.10, n)))
+        customer = rng.integers(0, len(self.customers), n).astype(object)
+        customer_ids = self.customers["customer_id"].to_numpy()[customer.astype(int)]
+        walk_in = rng.random(n) < 0.04
+        seconds = rng.integers(8 * 3600, 21 * 3600, n)
+        return pd.DataFrame({
+            "customer_id": np.where(walk_in, None, customer_ids),
+            "product_id": products["product_id"].to_numpy()[product],
+            "shop_id": self.shops["shop_id"].to_numpy()[shop],
+            "quantity": 1 + rng.poisson(0.6, n),
+            "actual_price": np.round(std_price * (1 + deviation), 2).clip(0.01),
+            "transaction_date": self.days.to_numpy()[d] + seconds.astype("timedelta64[s]"),
+            "payment_method": rng.choice(PAYMENT_METHODS[0], n, p=PAYMENT_METHODS[1]),
+        })
+
+
+def sample_days(size: SampleSize) -> pd.DatetimeIndex:
+    """Every day of the sample's history."""
+    return pd.date_range(size.start, periods=int(round(365.25 * size.years)), freq="D")
+
+
 def make_transactions(
     rng: np.random.Generator,
     size: SampleSize,
@@ -177,47 +240,13 @@ def make_transactions(
     progress: Callable[[int], None] | None = None,
     chunk: int = 200_000,
 ) -> pd.DataFrame:
-    days = pd.date_range(size.start, periods=int(round(365.25 * size.years)), freq="D")
-    per_day = rng.multinomial(size.transactions, daily_intensity(days) / daily_intensity(days).sum())
-    day_index = np.repeat(np.arange(len(days)), per_day)
-    shop_weight = rng.lognormal(0, 0.5, len(shops))
-    product_weight = 1.0 / np.arange(1, len(products) + 1) ** 0.8  # long tail of sellers
-    rng.shuffle(product_weight)
-    cat = products["category"].to_numpy()
-    amplitude = np.array([CATEGORIES[c][1] for c in cat])
-    peak = np.array([CATEGORIES[c][2] for c in cat])
-    month_of_day = days.month.to_numpy()
-    parts = list(_chunks(len(day_index), chunk))
+    draw, per_day = LineDraw.setup(rng, size, shops, products, customers)
+    day_index = np.repeat(np.arange(len(draw.days)), per_day)
     frames = []
-    for start, stop in parts:
-        d = day_index[start:stop]
-        n = len(d)
-        shop = rng.choice(len(shops), n, p=shop_weight / shop_weight.sum())
-        # products: popularity times each category's seasonal swing in that month, by
-        # rejection so that the joint draw stays vectorised
-        product = rng.choice(len(products), n, p=product_weight / product_weight.sum())
-        swing = 1 + amplitude[product] * np.cos(2 * np.pi * (month_of_day[d] - peak[product]) / 12)
-        redraw = rng.random(n) > swing / (1 + amplitude[product])
-        product[redraw] = rng.choice(len(products), redraw.sum(), p=product_weight / product_weight.sum())
-        std_price = products["standard_price"].to_numpy()[product]
-        kind = rng.random(n)
-        deviation = np.where(kind < 0.68, 0.0,
-                             np.where(kind < 0.95, -rng.uniform(0.05, 0.30, n), rng.uniform(0.0, 0.10, n)))
-        customer = rng.integers(0, len(customers), n).astype(object)
-        customer_ids = customers["customer_id"].to_numpy()[customer.astype(int)]
-        walk_in = rng.random(n) < 0.04
-        seconds = rng.integers(8 * 3600, 21 * 3600, n)
-        frames.append(pd.DataFrame({
-            "customer_id": np.where(walk_in, None, customer_ids),
-            "product_id": products["product_id"].to_numpy()[product],
-            "shop_id": shops["shop_id"].to_numpy()[shop],
-            "quantity": 1 + rng.poisson(0.6, n),
-            "actual_price": np.round(std_price * (1 + deviation), 2).clip(0.01),
-            "transaction_date": days.to_numpy()[d] + seconds.astype("timedelta64[s]"),
-            "payment_method": rng.choice(PAYMENT_METHODS[0], n, p=PAYMENT_METHODS[1]),
-        }))
+    for start, stop in _chunks(len(day_index), chunk):
+        frames.append(draw.lines(rng, day_index[start:stop]))
         if progress:
-            progress(n)
+            progress(stop - start)
     out = pd.concat(frames, ignore_index=True)
     out.insert(0, "transaction_id", _ids("T", len(out), 8))
     return out

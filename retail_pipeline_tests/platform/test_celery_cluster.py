@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -119,6 +120,49 @@ def _wait_until_ready(broker: str, nodes: list[str], workers: list[subprocess.Po
     raise AssertionError(f"workers {nodes} did not answer within {timeout} s:\n{tails}")
 
 
+def _cluster_env(postgres_url: str, broker: str, layout, tmp_path: Path, monkeypatch) -> tuple[str, Path, dict]:
+    """A queue of the test's own, the shared IO folder, and the environment the workers and
+    this process share (what the machines of a cluster share)."""
+    queue = f"retail_test_{uuid.uuid4().hex[:10]}"
+    shared_io = tmp_path / "shared_io"
+    shared = {"DAGSTER_POSTGRES_URL": postgres_url, "RETAIL_DATA_DIR": str(layout.root),
+              "RETAIL_WAREHOUSE_URL": postgres_url, "RETAIL_IO_BASE": str(shared_io),
+              "RETAIL_CELERY_BROKER": broker, "RETAIL_CELERY_BACKEND": settings.celery_backend(),
+              "RETAIL_CELERY_QUEUE": queue}
+    for name, value in shared.items():
+        monkeypatch.setenv(name, value)
+    env = {**os.environ, **shared, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return queue, shared_io, env
+
+
+@contextmanager
+def _two_workers(tmp_path: Path, env: dict, queue: str, broker: str, job_name: str):
+    """The launcher's instance (it creates Dagster's tables before any worker opens the
+    database), two workers answering on the queue, and the job to run; yields
+    (instance, job, worker logs, worker host names). Stops the workers and deletes the queue."""
+    launcher_home = tmp_path / "launcher"
+    launcher_home.mkdir()
+    shutil.copy(DEPLOY / "dagster.yaml", launcher_home / "dagster.yaml")
+    workers, logs = [], []
+    nodes = [f"{queue}_a", f"{queue}_b"]
+    with dg.DagsterInstance.from_config(str(launcher_home)) as instance:
+        try:
+            for node in nodes:
+                folder = tmp_path / node
+                workers.append(_start_worker(node, folder, env, queue))
+                logs.append(folder / "worker.log")
+            hostnames = [f"{node}@{socket.gethostname()}" for node in nodes]
+            _wait_until_ready(broker, hostnames, workers, logs)
+            job = ReconstructableRepository.for_module(
+                "retail_pipeline.definitions", "defs", working_directory=str(ROOT),
+            ).get_reconstructable_job(job_name)
+            yield instance, job, logs, hostnames
+        finally:
+            for worker in workers:
+                _stop(worker)
+            _delete_queue(broker, queue)
+
+
 def _delete_queue(broker: str, queue: str) -> None:
     with Connection(broker, connect_timeout=3) as conn:
         conn.default_channel.queue_delete(queue)
@@ -151,20 +195,7 @@ def test_cluster_instance_keeps_the_run_queue_limits():
 @pytest.mark.filterwarnings("ignore::celery.exceptions.DuplicateTaskNameWarning")
 def test_refresh_on_two_celery_workers_equals_in_process(postgres_url, broker, seeded_layout,
                                                          tmp_path, monkeypatch):
-    queue = f"retail_test_{uuid.uuid4().hex[:10]}"
-    shared_io = tmp_path / "shared_io"
-    env = {**os.environ,
-           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-           "DAGSTER_POSTGRES_URL": postgres_url,
-           "RETAIL_DATA_DIR": str(seeded_layout.root),
-           "RETAIL_WAREHOUSE_URL": postgres_url,
-           "RETAIL_IO_BASE": str(shared_io),
-           "RETAIL_CELERY_BROKER": broker,
-           "RETAIL_CELERY_BACKEND": settings.celery_backend(),
-           "RETAIL_CELERY_QUEUE": queue}
-    for name in ("DAGSTER_POSTGRES_URL", "RETAIL_DATA_DIR", "RETAIL_WAREHOUSE_URL", "RETAIL_IO_BASE",
-                 "RETAIL_CELERY_BROKER", "RETAIL_CELERY_BACKEND", "RETAIL_CELERY_QUEUE"):
-        monkeypatch.setenv(name, env[name])
+    queue, shared_io, env = _cluster_env(postgres_url, broker, seeded_layout, tmp_path, monkeypatch)
 
     # The reference: the same assets in process, into the same warehouse.
     definitions = defs()
@@ -181,33 +212,11 @@ def test_refresh_on_two_celery_workers_equals_in_process(postgres_url, broker, s
         for table in tables:
             conn.execute(sa.text(f'DROP TABLE "{table}"'))
 
-    launcher_home = tmp_path / "launcher"
-    launcher_home.mkdir()
-    shutil.copy(DEPLOY / "dagster.yaml", launcher_home / "dagster.yaml")
-    workers, logs = [], []
-    nodes = [f"{queue}_a", f"{queue}_b"]
-    # The launcher's instance creates Dagster's tables before any worker opens the database.
-    with dg.DagsterInstance.from_config(str(launcher_home)) as instance:
-        try:
-            for node in nodes:
-                folder = tmp_path / node
-                workers.append(_start_worker(node, folder, env, queue))
-                logs.append(folder / "worker.log")
-            hostnames = [f"{node}@{socket.gethostname()}" for node in nodes]
-            _wait_until_ready(broker, hostnames, workers, logs)
-
-            job = ReconstructableRepository.for_module(
-                "retail_pipeline.definitions", "defs", working_directory=str(ROOT),
-            ).get_reconstructable_job("refresh_all_distributed")
-            with dg.execute_job(job, instance, asset_selection=list(keys),
-                                raise_on_error=False) as result:
-                run_id = result.run_id
-                success = result.success
-            records = instance.all_logs(run_id)
-        finally:
-            for worker in workers:
-                _stop(worker)
-            _delete_queue(broker, queue)
+    with _two_workers(tmp_path, env, queue, broker, "refresh_all_distributed") as (instance, job, logs, hostnames):
+        with dg.execute_job(job, instance, asset_selection=list(keys), raise_on_error=False) as result:
+            run_id = result.run_id
+            success = result.success
+        records = instance.all_logs(run_id)
         worker_logs = "\n".join(log.read_text()[-3000:] for log in logs)
         assert success, f"the distributed run failed; worker logs:\n{worker_logs}"
         run = instance.get_run_by_id(run_id)
@@ -274,17 +283,7 @@ def test_partitioned_forecast_on_two_celery_workers_equals_in_process(postgres_u
     from retail_pipeline.defs.forecasting import partitioned as fp
     from retail_pipeline.defs.io_manager import ParquetIOManagerResource
 
-    queue = f"retail_test_{uuid.uuid4().hex[:10]}"
-    shared_io = tmp_path / "shared_io"
-    env = {**os.environ,
-           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-           "DAGSTER_POSTGRES_URL": postgres_url, "RETAIL_DATA_DIR": str(seeded_layout.root),
-           "RETAIL_WAREHOUSE_URL": postgres_url, "RETAIL_IO_BASE": str(shared_io),
-           "RETAIL_CELERY_BROKER": broker, "RETAIL_CELERY_BACKEND": settings.celery_backend(),
-           "RETAIL_CELERY_QUEUE": queue}
-    for name in ("DAGSTER_POSTGRES_URL", "RETAIL_DATA_DIR", "RETAIL_WAREHOUSE_URL", "RETAIL_IO_BASE",
-                 "RETAIL_CELERY_BROKER", "RETAIL_CELERY_BACKEND", "RETAIL_CELERY_QUEUE"):
-        monkeypatch.setenv(name, env[name])
+    queue, shared_io, env = _cluster_env(postgres_url, broker, seeded_layout, tmp_path, monkeypatch)
     definitions = defs()
     assets = [*definitions.assets]
     resources = {**pipeline.test_resources(seeded_layout, postgres_url),
@@ -312,39 +311,22 @@ def test_partitioned_forecast_on_two_celery_workers_equals_in_process(postgres_u
         for table in expected:
             conn.execute(sa.text(f'DROP TABLE "{table}"'))
 
-    launcher_home = tmp_path / "launcher"
-    launcher_home.mkdir()
-    shutil.copy(DEPLOY / "dagster.yaml", launcher_home / "dagster.yaml")
-    workers, logs, hosts = [], [], set()
-    nodes = [f"{queue}_a", f"{queue}_b"]
-    with dg.DagsterInstance.from_config(str(launcher_home)) as cluster:
-        try:
-            for node in nodes:
-                folder = tmp_path / node
-                workers.append(_start_worker(node, folder, env, queue))
-                logs.append(folder / "worker.log")
-            hostnames = [f"{node}@{socket.gethostname()}" for node in nodes]
-            _wait_until_ready(broker, hostnames, workers, logs)
-            job = ReconstructableRepository.for_module(
-                "retail_pipeline.definitions", "defs", working_directory=str(ROOT),
-            ).get_reconstructable_job("forecast_partitioned_distributed")
-            for name, key in steps:
-                tags = {"dagster/partition": key} if key is not None else None
-                with dg.execute_job(job, cluster, asset_selection=[dg.AssetKey(k) for k in selection_of(name)],
-                                    tags=tags, raise_on_error=False,
-                                    run_config=FORECAST_CONFIG if "backtest" in name else None) as result:
-                    worker_logs = "\n".join(log.read_text()[-3000:] for log in logs)
-                    assert result.success, f"{name} {key} failed on the cluster:\n{worker_logs}"
-                    for record in cluster.all_logs(result.run_id):
-                        event = record.dagster_event
-                        if event is not None and event.is_engine_event and record.step_key:
-                            entries = event.engine_event_data.metadata
-                            if "Celery worker" in entries:
-                                hosts.add(entries["Celery worker"].value)
-        finally:
-            for worker in workers:
-                _stop(worker)
-            _delete_queue(broker, queue)
+    hosts = set()
+    with _two_workers(tmp_path, env, queue, broker, "forecast_partitioned_distributed") as (
+            cluster, job, logs, hostnames):
+        for name, key in steps:
+            tags = {"dagster/partition": key} if key is not None else None
+            with dg.execute_job(job, cluster, asset_selection=[dg.AssetKey(k) for k in selection_of(name)],
+                                tags=tags, raise_on_error=False,
+                                run_config=FORECAST_CONFIG if "backtest" in name else None) as result:
+                worker_logs = "\n".join(log.read_text()[-3000:] for log in logs)
+                assert result.success, f"{name} {key} failed on the cluster:\n{worker_logs}"
+                for record in cluster.all_logs(result.run_id):
+                    event = record.dagster_event
+                    if event is not None and event.is_engine_event and record.step_key:
+                        entries = event.engine_event_data.metadata
+                        if "Celery worker" in entries:
+                            hosts.add(entries["Celery worker"].value)
     assert hosts == set(hostnames), hosts  # both workers took steps
     actual = _forecast_tables(warehouse)
     warehouse.dispose()

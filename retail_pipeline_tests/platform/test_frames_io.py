@@ -51,3 +51,22 @@ def test_assets_hand_frames_through_parquet_files(tmp_path):
     stored = from_parquet_bytes((tmp_path / "io" / "downstream.parquet").read_bytes())
     assert stored["value"].tolist()[0] == 3.0
     assert not list((tmp_path / "io").glob(".*.tmp"))
+
+
+def test_an_input_with_columns_metadata_loads_only_those_columns(tmp_path):
+    frame = pd.DataFrame({"a": [1, 2], "b": pd.Series(["x", None], dtype="str"),
+                          "when": pd.to_datetime(["2024-01-01", "2024-01-02"])})
+    assert from_parquet_bytes(to_parquet_bytes(frame), ["when", "b", "absent"]).equals(frame[["when", "b"]])
+
+    @dg.asset
+    def wide() -> pd.DataFrame:
+        return frame
+
+    @dg.asset(ins={"wide": dg.AssetIn(metadata={"columns": ["b"]})})
+    def narrow(wide: pd.DataFrame) -> pd.DataFrame:
+        return wide
+
+    result = dg.materialize([wide, narrow], resources={
+        "io_manager": ParquetIOManagerResource(base_path=str(tmp_path / "io"))})
+    assert result.success
+    pd.testing.assert_frame_equal(result.output_for_node("narrow"), frame[["b"]])

@@ -206,6 +206,8 @@ forecast_partitioned_job = dg.define_asset_job(
     "forecast_partitioned_job",
     selection=dg.AssetSelection.groups(GROUP),
     partitions_def=BUCKETS,
+    # like refresh_all: a subprocess per step costs seconds of imports (bench/forecast_buckets.py)
+    executor_def=dg.in_process_executor,
     description="The partitioned forecast (forecast_bucket_backtest -> forecast_bucket_champions "
                 "-> forecast_bucket_forecast -> sales_forecast_partitioned); launch it as a "
                 "backfill of all buckets. Needs forecast_panel and daily_sales materialised.",
