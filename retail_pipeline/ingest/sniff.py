@@ -88,23 +88,23 @@ def _check_prefix(prefix: bytes, file: str, compression: str | None) -> None:
 def gunzip(raw: bytes, file: str, max_bytes: int) -> bytes:
     """Decompress gzip as a stream: refuse binary content after the first block and stop as
     soon as more than ``max_bytes`` came out (several gzip members are read as one)."""
-    out = bytearray()
-    checked = False
+    blocks, size, checked = [], 0, False
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
             while True:
                 block = stream.read(BLOCK)
                 if not block:
                     break
-                out += block
-                if len(out) > max_bytes:
+                blocks.append(block)
+                size += len(block)
+                if size > max_bytes:
                     _too_large(file, max_bytes, " after decompression")
-                if not checked and len(out) >= PREFIX:
-                    _check_prefix(bytes(out[:PREFIX]), file, "gzip")
+                if not checked and size >= PREFIX:
+                    _check_prefix(b"".join(blocks)[:PREFIX], file, "gzip")
                     checked = True
     except (EOFError, OSError, zlib.error) as exc:
         _reject(file, f"the gzip data is damaged or cut off ({exc})")
-    return bytes(out)
+    return b"".join(blocks)  # one copy of the whole text, not one per block
 
 
 def _check_workbook_size(raw: bytes, file: str, max_bytes: int) -> None:

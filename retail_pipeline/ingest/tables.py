@@ -98,7 +98,7 @@ def read_csv(data: bytes, file: str, delimiter: str, header: list[str],
             found = None  # ragged rows or bad bytes: the checks below say which
         if found is not None:
             return found
-    quotes = data.count(b'"') if b'"' in data else 0
+    quotes, spanning = quote_shape(data)
     if len(header) > 1 and quotes and quotes % 2 == 0:  # an odd count means an unclosed quote
         # quoted values (e.g. names with commas): the same read as above, newlines allowed
         # inside quotes; blank lines are found on the rows pyarrow returns (cheaper than a
@@ -106,8 +106,7 @@ def read_csv(data: bytes, file: str, delimiter: str, header: list[str],
         # (a quote-aware split of the rows cannot run in parallel: only asked for when a
         # quoted value really spans lines)
         try:
-            found = _read_fast(data, delimiter, header, newlines_in_values=newline_in_quotes(data),
-                               with_header=True)
+            found = _read_fast(data, delimiter, header, newlines_in_values=spanning, with_header=True)
         except pa.ArrowInvalid:
             found = None
         if found is not None:
@@ -152,20 +151,29 @@ def _read_fast(data: bytes, delimiter: str, header: list[str], newlines_in_value
     return RawTable(frame, header)
 
 
-def newline_in_quotes(data: bytes) -> bool:
-    """Whether some quoted value holds a line break (or a quote is left open).
+def quote_shape(data: bytes) -> tuple[int, bool]:
+    """How many quote characters there are (odd: one is left open) and whether some quoted
+    value holds a line break.
 
     Walks the quotes only (an escaped ``""`` pairs up like two quoted values with nothing
     between them), so it costs a few milliseconds on a file with tens of thousands of quoted
-    values instead of a pass over every byte.
+    values instead of passes over every byte.
     """
+    count, spanning = 0, False
     start = data.find(b'"')
     while start >= 0:
         end = data.find(b'"', start + 1)
-        if end < 0 or data.find(b"\n", start, end) >= 0:
-            return True
+        if end < 0:
+            return count + 1, True
+        count += 2
+        spanning = spanning or data.find(b"\n", start, end) >= 0
         start = data.find(b'"', end + 1)
-    return False
+    return count, spanning
+
+
+def newline_in_quotes(data: bytes) -> bool:
+    """Whether some quoted value holds a line break (or a quote is left open)."""
+    return quote_shape(data)[1]
 
 
 def _unquoted_body(data: bytes) -> bool:
