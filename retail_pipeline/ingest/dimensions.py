@@ -67,19 +67,22 @@ def _mode_per_code(codes: np.ndarray, size: int, values: pd.Series | np.ndarray)
 def products_from_lines(lines: pd.DataFrame, rows: np.ndarray, *, name: str | None,
                         category: str | None = None, quantity: str = "quantity",
                         price: str = "actual_price", product: str = "product_id",
-                        where: np.ndarray | None = None) -> EntityFrame | None:
+                        where: np.ndarray | None = None,
+                        parsed: tuple[np.ndarray, np.ndarray] | None = None) -> EntityFrame | None:
     """Products seen on ``lines`` (text columns in the contract's transaction names).
 
     ``where``: only these lines count (e.g. sale lines), without copying the others out.
+    ``parsed``: the lines' quantities and unit prices as numbers, when the caller has them
+    already (``numbers`` of the two columns), so they are not parsed twice.
     """
     ids = lines[product].fillna("").astype("str").str.strip()
     codes, products = pd.factorize(ids)  # codes in first-seen order
     codes = np.where(ids.eq("").to_numpy(), -1, codes)
     if where is not None:
         codes = np.where(where, codes, -1)
-    unit = numbers(lines[price])
+    sold, unit = parsed if parsed is not None else (numbers(lines[quantity]), numbers(lines[price]))
     with np.errstate(invalid="ignore"):
-        priced = (numbers(lines[quantity]) > 0) & (unit > 0)
+        priced = (sold > 0) & (unit > 0)
     standard = _mode_per_code(np.where(priced, codes, -1), len(products), unit)  # 2.1 and 2.10: one price
     has_price = np.array([v is not None for v in standard], dtype=bool)
     if not has_price.any():

@@ -135,13 +135,15 @@ def invoice_frames(frame: pd.DataFrame, rows: np.ndarray, file: str, rename: dic
     if adjustment.any():  # bad-debt adjustments: not product lines (see the module docstring)
         keep = ~adjustment
         lines, rows, line_type = _without(lines, adjustment), rows[keep], line_type[keep]
+        quantity, price = quantity[keep], price[keep]
         # a line's position within its invoice is unchanged: adjustments are invoices of their own
     if len(lines) == 0:
         raise ContractError([Problem(file, None, None, None,
                                      "the invoice-line export holds only bad-debt adjustments, no product lines")])
     out = [EntityFrame("transactions", lines, rows)]
     named = "product_name" in lines.columns
-    products = products_from_lines(lines, rows, name="product_name" if named else None, where=line_type == 0)
+    products = products_from_lines(lines, rows, name="product_name" if named else None, where=line_type == 0,
+                                   parsed=(quantity, price))
     if products is not None:
         out.append(products)
     people = lines[["customer_id", *(["country"] if "country" in lines.columns else [])]]

@@ -64,8 +64,8 @@ def strip_text(values: pd.Series) -> pd.Series:
 
     text = values.fillna("").astype("str")
     try:
-        arrow = pa.chunked_array([pa.array(text, from_pandas=True)]) if not hasattr(text.array, "_pa_array") \
-            else text.array._pa_array
+        arrow = pa.array(text.array, from_pandas=True)  # zero-copy for pandas' arrow-backed text
+        arrow = arrow if isinstance(arrow, pa.ChunkedArray) else pa.chunked_array([arrow])
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return text.str.strip()
     return text.str.strip() if needs_strip(arrow) else text

@@ -180,21 +180,30 @@ def segment_profiles(context: dg.AssetExecutionContext, config: ProfilesConfig,
                      customer_features: pd.DataFrame, customer_segments: pd.DataFrame,
                      data_dir: DataDirResource,
                      warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
-    from retail_pipeline.segmentation.profiles import (
-        PROFILE_COLUMNS,
-        segment_overview,
-    )
     from retail_pipeline.segmentation.profiles import segment_profiles as profile
 
-    history = History(keep_runs=config.history_runs, index_columns=("segment_id", "feature"))
-    if customer_segments.empty:
+    return serve_profiles(context, warehouse, data_dir, "segment_profiles", customer_segments,
+                          config.history_runs, lambda model, version: profile(
+                              customer_features, customer_segments, model, version))
+
+
+def serve_profiles(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                   data_dir: DataDirResource, table: str, segments: pd.DataFrame, history_runs: int,
+                   build, empty_status: str = "no segments yet") -> dg.Output[pd.DataFrame]:
+    """Serve the profile table of ``segments`` (customers' or business profiles'): the model
+    version the segments carry is loaded from the registry and ``build(model, version)`` makes
+    the table; history per run; k, inertia, silhouette and a segment overview in metadata."""
+    from retail_pipeline.segmentation.profiles import PROFILE_COLUMNS, segment_overview
+
+    if segments.empty:
         empty = pd.DataFrame({c: pd.Series(dtype="object") for c in PROFILE_COLUMNS})
-        return serve(context, warehouse, empty, "segment_profiles", status="no segments yet")
-    version = str(customer_segments["model_version"].iloc[0])
+        return serve(context, warehouse, empty, table, status=empty_status)
+    version = str(segments["model_version"].iloc[0])
     model = ModelRegistry(data_dir.layout.models).load(version)
-    frame = profile(customer_features, customer_segments, model, version)
+    frame = build(model, version)
     overview = segment_overview(frame)
-    return serve(context, warehouse, frame, "segment_profiles", history=history,
+    return serve(context, warehouse, frame, table,
+                 history=History(keep_runs=history_runs, index_columns=("segment_id", "feature")),
                  model_version=version, k=model.k, inertia=model.inertia,
                  silhouette=model.silhouette,
                  segments=dg.MetadataValue.md(overview.round(3).to_markdown(index=False)))

@@ -19,6 +19,7 @@ from retail_pipeline.defs.helpers import (
     settings_from_config,
 )
 from retail_pipeline.defs.resources import DataDirResource, WarehouseResource
+from retail_pipeline.defs.segmentation.assets import serve_profiles
 from retail_pipeline.platform.registry import ModelRegistry
 from retail_pipeline.platform.warehouse import History
 from retail_pipeline.segmentation.settings import NotEnoughData, SegmentationSettings
@@ -102,21 +103,11 @@ def profile_segment_profiles(context: dg.AssetExecutionContext, config: ProfileT
                              data_dir: DataDirResource,
                              warehouse: WarehouseResource) -> dg.Output[pd.DataFrame]:
     from retail_pipeline.segmentation.business import profile_segment_table
-    from retail_pipeline.segmentation.profiles import PROFILE_COLUMNS, segment_overview
 
-    history = History(keep_runs=config.history_runs, index_columns=("segment_id", "feature"))
-    if profile_segments.empty:
-        empty = pd.DataFrame({c: pd.Series(dtype="object") for c in PROFILE_COLUMNS})
-        return serve(context, warehouse, empty, "profile_segment_profiles",
-                     status="no profile segments yet")
-    version = str(profile_segments["model_version"].iloc[0])
-    model = ModelRegistry(data_dir.layout.models).load(version)
-    frame = profile_segment_table(raw_customer_profiles, profile_segments, model, version)
-    overview = segment_overview(frame)
-    return serve(context, warehouse, frame, "profile_segment_profiles", history=history,
-                 model_version=version, k=model.k, inertia=model.inertia,
-                 silhouette=model.silhouette,
-                 segments=dg.MetadataValue.md(overview.round(3).to_markdown(index=False)))
+    return serve_profiles(context, warehouse, data_dir, "profile_segment_profiles", profile_segments,
+                          config.history_runs, lambda model, version: profile_segment_table(
+                              raw_customer_profiles, profile_segments, model, version),
+                          empty_status="no profile segments yet")
 
 
 @dg.asset_check(asset=profile_segments, blocking=True,
