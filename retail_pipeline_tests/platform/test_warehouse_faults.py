@@ -86,11 +86,11 @@ def test_a_killed_refresh_leaves_the_old_table_and_no_staging(url, tmp_path):
         import os, signal
         import pandas as pd
         from retail_pipeline.platform.warehouse import Warehouse
-        real = pd.DataFrame.to_sql
+        real = Warehouse._insert
         def rows_then_die(self, *a, **k):
             real(self, *a, **k)
             os.kill(os.getpid(), signal.SIGKILL)  # after the staging rows, before the swap
-        pd.DataFrame.to_sql = rows_then_die
+        Warehouse._insert = rows_then_die
         Warehouse({url!r}).write_table("kpi", pd.DataFrame({{"version": [2], "i": [0]}}))
     """)
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True)
@@ -181,13 +181,13 @@ def test_history_keeps_the_newest_rows(url):
 def test_a_failed_append_changes_nothing(url, monkeypatch):
     warehouse = Warehouse(url)
     warehouse.append_history("h", pd.DataFrame({"n": [1, 2]}), "r1", History(keep_runs=1))
-    real = pd.DataFrame.to_sql
+    real = Warehouse._insert
 
     def rows_then_crash(self, *a, **k):
         real(self, *a, **k)
         raise RuntimeError("crash after the insert, before the trim commits")
 
-    monkeypatch.setattr(pd.DataFrame, "to_sql", rows_then_crash)
+    monkeypatch.setattr(Warehouse, "_insert", rows_then_crash)
     with pytest.raises(RuntimeError):
         warehouse.append_history("h", pd.DataFrame({"n": [3]}), "r2", History(keep_runs=1))
     monkeypatch.undo()
