@@ -5,6 +5,10 @@ served table on a throw-away PostgreSQL database several times with each method,
 and prints the median wall time of each and their ratio:
 
     .venv/bin/python bench/warehouse_copy.py [--runs 5] [--transactions 120000]
+    .venv/bin/python bench/warehouse_copy.py --runs 3 --daily-sales <RETAIL_DATA_DIR>/io/daily_sales.parquet
+
+``--daily-sales`` writes a ``daily_sales`` the pipeline already built (e.g. the 10M-transaction
+xlarge sample's, about 8 million rows) instead of building one from a generated sample.
 
 The INSERT path is what the warehouse did before (pandas ``to_sql`` with SQLAlchemy's
 executemany into a staging table, then the swap); the COPY path is ``Warehouse.write_table``.
@@ -16,11 +20,13 @@ import argparse
 import statistics
 import time
 import uuid
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
 from retail_pipeline.platform import settings
+from retail_pipeline.platform.frames import from_parquet_bytes
 from retail_pipeline.platform.warehouse import Warehouse
 from retail_pipeline.sales.features import build_daily_sales
 from retail_pipeline.sample import SampleSize, generate
@@ -38,9 +44,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--transactions", type=int, default=SampleSize.transactions)
+    parser.add_argument("--daily-sales", type=Path, default=None,
+                        help="Parquet file of a daily_sales the pipeline built (IO manager output)")
     args = parser.parse_args()
-    sample = generate(SampleSize(transactions=args.transactions), seed=42)
-    frame = build_daily_sales(sample.transactions.astype({"transaction_date": "datetime64[ns]"}))
+    if args.daily_sales is not None:
+        frame = from_parquet_bytes(args.daily_sales.read_bytes())
+    else:
+        sample = generate(SampleSize(transactions=args.transactions), seed=42)
+        frame = build_daily_sales(sample.transactions.astype({"transaction_date": "datetime64[ns]"}))
     admin_url = settings.test_pg_url()
     name = f"retail_bench_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")

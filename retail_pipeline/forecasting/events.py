@@ -69,6 +69,10 @@ def country_code(country: str | None) -> str | None:
     return entry[1]
 
 
+# the columns country_of reads (an asset input that only needs the country loads only these)
+COUNTRY_COLUMNS: tuple[str, ...] = ("country", "quantity")
+
+
 def country_of(frame: pd.DataFrame, default: str | None) -> str | None:
     """The most frequent value of ``frame['country']`` when there is one, else ``default``."""
     if "country" in frame.columns and frame["country"].notna().any():

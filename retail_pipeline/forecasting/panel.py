@@ -63,6 +63,8 @@ PANEL_COLUMNS: list[str] = ["level", "series_id", "shop_id", "product_id", "ds",
 DEFAULT_MAX_SERIES_PER_LEVEL = 100
 DEMAND_COLUMNS: dict[str, str] = {"net": "quantity", "gross": "gross_quantity"}
 DEFAULT_DEMAND = "net"
+# the daily_sales columns the panel reads (an asset input loads only these)
+INPUT_COLUMNS: tuple[str, ...] = ("date", "shop_id", "product_id", *DEMAND_COLUMNS.values())
 
 _KEYS = {"total": [], "shop": ["shop_id"], "product": ["product_id"],
          "shop_product": ["shop_id", "product_id"]}

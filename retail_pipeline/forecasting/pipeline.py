@@ -10,9 +10,10 @@
 3. calibrate the champion's 80% interval on its own backtest errors (``intervals``);
 4. fit the champion on the full history (or reuse the registry's latest version when it
    was trained on exactly the same data and settings, unless ``force_retrain``), save it in
-   the registry, and forecast ``horizon`` days. With ``speculative_final_fit`` the final
-   fits of all candidates run in the same thread pool as the backtest, so the champion's
-   fit does not wait for the choice; only the champion is saved and used.
+   the registry, and forecast ``horizon`` days. The levels' champions fit side by side in
+   the thread pool; with ``speculative_final_fit`` the final fits of all candidates run in
+   the same pool as the backtest instead, so no champion's fit waits for the choice (only
+   the champion is saved and used).
 
 Which models are offered where (``ForecastSettings``): seasonal naive, the seasonal
 profile (level x weekday x month x growth, ``profile``) and the global gradient boosting
@@ -288,6 +289,11 @@ def run_forecast(panel: pd.DataFrame, settings: ForecastSettings | None = None, 
     board = leaderboard(errors, mase_scales(fitted, errors), settings.interval, flags,
                         settings.max_bias_pct, settings.bias_mase_tolerance)
     champions = choose_champions(board, settings.max_bias_pct, settings.bias_mase_tolerance)
+    # the champions not fitted yet (nor in the registry) fit side by side, one per thread
+    unfitted = [candidates[(level, name)] for level, name in champions.items()
+                if candidates[(level, name)].cached is None
+                and candidates[(level, name)].model is None]
+    run_in_threads([c.fit for c in unfitted], settings.n_jobs)
     keys = series_keys(panel)
     result = ForecastResult(pd.DataFrame(), board, errors, champions, aliases=aliases,
                             calendar=calendar)

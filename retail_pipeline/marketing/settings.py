@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 from retail_pipeline.platform.knobs import documented as _doc
 
+# the daily_sales columns ``tables.outcome_from_daily_sales`` reads (the step loads only these)
+OUTCOME_INPUT_COLUMNS: tuple[str, ...] = ("date", "revenue")
+
 
 @dataclass(frozen=True)
 class MMMSettings:

@@ -30,7 +30,8 @@ CURVE_COLUMNS = ["channel", "spend", "expected_response", "marginal_roi", "curre
 
 
 def outcome_from_daily_sales(daily_sales: pd.DataFrame) -> pd.Series:
-    """Net sales revenue per day (rows without a known revenue are left out)."""
+    """Net sales revenue per day (rows without a known revenue are left out); reads only
+    ``settings.OUTCOME_INPUT_COLUMNS``."""
     if daily_sales.empty:
         return pd.Series(dtype="float64")
     known = daily_sales[daily_sales["revenue"].notna()]

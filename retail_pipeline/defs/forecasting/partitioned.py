@@ -40,11 +40,14 @@ from retail_pipeline.defs.helpers import (
     table_metadata,
 )
 from retail_pipeline.defs.resources import WarehouseResource
+from retail_pipeline.forecasting.events import COUNTRY_COLUMNS
 from retail_pipeline.forecasting.settings import ForecastSettings
 from retail_pipeline.platform import settings as env
 
 GROUP = "forecasting_partitioned"
 BUCKETS = dg.StaticPartitionsDefinition([str(i) for i in range(env.forecast_buckets())])
+# the bucket steps read daily_sales only for the holiday country
+COUNTRY_IN = dg.AssetIn(metadata={"columns": list(COUNTRY_COLUMNS)})
 PLAN_COLUMNS = ["settings", "n_buckets", "pooling"]  # carried on every backtest row
 
 PartitionedForecastConfig = config_from_settings(
@@ -82,6 +85,7 @@ def _per_bucket(context: dg.AssetExecutionContext, frames: dict[str, pd.DataFram
 
 
 @dg.asset(group_name=GROUP, partitions_def=BUCKETS, kinds={"pandas"},
+          ins={"daily_sales": COUNTRY_IN},
           description="One series bucket's rolling-origin backtest (level, series, model, fold, "
                       "day, actual, forecast): its products' series with the per-series models, "
                       "and the pooled models' whole levels assigned to this bucket. Every row "
@@ -110,7 +114,8 @@ def forecast_bucket_backtest(context: dg.AssetExecutionContext, config: Partitio
 
 @dg.multi_asset(
     group_name=GROUP,
-    ins={"forecast_bucket_backtest": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
+    ins={"forecast_bucket_backtest": dg.AssetIn(partition_mapping=dg.AllPartitionMapping()),
+         "daily_sales": COUNTRY_IN},
     outs={
         "forecast_bucket_champions": dg.AssetOut(
             kinds={"pandas"},
@@ -159,6 +164,7 @@ def forecast_bucket_champions(context: dg.AssetExecutionContext,
 
 
 @dg.asset(group_name=GROUP, partitions_def=BUCKETS, kinds={"pandas"},
+          ins={"daily_sales": COUNTRY_IN},
           description="One series bucket's forecast: each level's champion fitted on the "
                       "bucket's share of the history, scaled by the level's bias factor, with "
                       "the level's conformal 80% interval; columns as `sales_forecast`.")
