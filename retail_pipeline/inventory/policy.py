@@ -37,6 +37,7 @@ import logging
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 from scipy.stats import norm
 
 from retail_pipeline.inventory.settings import InventorySettings
@@ -86,7 +87,7 @@ def pooled_z(sigma, service_level, groups, min_service: float = 0.5) -> np.ndarr
         lo, hi = -60.0 - float(log_sigma.max()), -float(log_sigma.min())  # all at the cap .. all at 0
         for _ in range(60):  # mean service falls as lambda grows
             mid = (lo + hi) / 2
-            if norm.cdf(factors(mid)).mean() >= goal:
+            if ndtr(factors(mid)).mean() >= goal:  # norm.cdf without its per-call overhead
                 lo = mid
             else:
                 hi = mid
@@ -202,23 +203,112 @@ def abc_classes(daily_sales: pd.DataFrame, supply: pd.DataFrame,
 
 
 # ---------------------------------------------------------------- demand over the protection interval
-def sales_matrix(daily_sales: pd.DataFrame, end: pd.Timestamp | None = None,
-                 ) -> tuple[pd.DataFrame, np.ndarray, pd.DatetimeIndex]:
-    """Zero-filled daily units per shop x product: (keys frame, matrix pairs x days, days)."""
-    if daily_sales.empty:
-        return (pd.DataFrame({"shop_id": pd.Series(dtype="str"),
-                              "product_id": pd.Series(dtype="str")}),
-                np.zeros((0, 0)), pd.DatetimeIndex([]))
-    dates = pd.to_datetime(daily_sales["date"]).dt.normalize()
-    days = pd.date_range(dates.min(), end or dates.max(), freq="D")
-    keys = daily_sales[["shop_id", "product_id"]].astype("str")
-    codes, uniques = pd.factorize(keys["shop_id"] + "\x1f" + keys["product_id"], sort=True)
-    matrix = np.zeros((len(uniques), len(days)))
-    np.add.at(matrix, (codes, (dates - days[0]).dt.days.to_numpy()),
-              daily_sales["quantity"].astype("float64").to_numpy())
-    split = pd.Series(uniques).str.split("\x1f", expand=True)
-    return (pd.DataFrame({"shop_id": split[0].astype("str"), "product_id": split[1].astype("str")}),
-            matrix, days)
+BLOCK_PAIRS = 4096
+"""Shop x product pairs whose zero-filled daily rows are held at once (about 35 MB for
+three years of days): the per-pair work runs block by block, so memory does not grow
+with the number of pairs."""
+
+
+class SalesPanel:
+    """Daily units per shop x product: the zero-filled pairs x days matrix, held in long form.
+
+    At 200 shops x 5,000 products and three years the dense matrix would take 9 GB;
+    :meth:`block` builds the dense rows of some pairs at a time (the same values the full
+    matrix holds: units of one pair and day are summed in the order of the sales rows).
+    Pairs are sorted by shop, then product (``keys``); ``days`` runs from the first sale to
+    the last.
+    """
+
+    def __init__(self, keys: pd.DataFrame, days: pd.DatetimeIndex, pair: np.ndarray,
+                 day: np.ndarray, quantity: np.ndarray):
+        order = np.argsort(pair, kind="stable")  # rows of a pair together, in their order
+        self.keys, self.days = keys, days
+        self.pair, self.day, self.quantity = pair[order], day[order], quantity[order]
+        self.starts = np.searchsorted(self.pair, np.arange(len(keys) + 1))
+
+    @classmethod
+    def from_daily_sales(cls, daily_sales: pd.DataFrame) -> SalesPanel:
+        """The panel of ``daily_sales`` (columns date, shop_id, product_id, quantity)."""
+        if daily_sales.empty:
+            keys = pd.DataFrame({"shop_id": pd.Series(dtype="str"),
+                                 "product_id": pd.Series(dtype="str")})
+            empty = np.zeros(0, dtype="int64")
+            return cls(keys, pd.DatetimeIndex([]), empty, empty, np.zeros(0))
+        dates = pd.to_datetime(daily_sales["date"]).dt.normalize()
+        days = pd.date_range(dates.min(), dates.max(), freq="D")
+        shop, shops = pd.factorize(daily_sales["shop_id"].astype("str"), sort=True)
+        product, products = pd.factorize(daily_sales["product_id"].astype("str"), sort=True)
+        # sorting the codes sorts the pairs by shop, then product
+        pairs, pair = np.unique(shop.astype("int64") * len(products) + product, return_inverse=True)
+        keys = pd.DataFrame({"shop_id": np.asarray(shops)[pairs // len(products)],
+                             "product_id": np.asarray(products)[pairs % len(products)]}
+                            ).astype("str")
+        return cls(keys, days, pair.astype("int64"), (dates - days[0]).dt.days.to_numpy("int64"),
+                   daily_sales["quantity"].to_numpy("float64"))
+
+    @classmethod
+    def from_matrix(cls, matrix: np.ndarray) -> SalesPanel:
+        """A panel holding a dense pairs x days matrix (pairs and days numbered from 0)."""
+        matrix = np.asarray(matrix, dtype="float64")
+        pair, day = np.nonzero(matrix)
+        keys = pd.DataFrame({"shop_id": "", "product_id": np.arange(len(matrix)).astype("str")})
+        days = pd.date_range("2000-01-01", periods=matrix.shape[1], freq="D")
+        return cls(keys, days, pair.astype("int64"), day.astype("int64"), matrix[pair, day])
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def _rows_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position in ``rows``, index into the long arrays) of every sales row of ``rows``."""
+        lengths = self.starts[rows + 1] - self.starts[rows]
+        local = np.repeat(np.arange(len(rows)), lengths)
+        offsets = np.cumsum(lengths) - lengths
+        return local, np.repeat(self.starts[rows] - offsets, lengths) + np.arange(lengths.sum())
+
+    def block(self, rows: np.ndarray, first: int = 0, last: int | None = None) -> np.ndarray:
+        """Dense daily units of the pairs ``rows`` over the days ``first`` to ``last`` (excl.)."""
+        rows = np.asarray(rows, dtype="int64")
+        last = len(self.days) if last is None else last
+        width = max(last - first, 0)
+        local, at = self._rows_of(rows)
+        day = self.day[at]
+        inside = (day >= first) & (day < last)
+        flat = local[inside] * width + day[inside] - first
+        return np.bincount(flat, weights=self.quantity[at][inside],
+                           minlength=len(rows) * width).reshape(len(rows), width)
+
+    def blocks(self, rows: np.ndarray | None = None, first: int = 0, size: int | None = None):
+        """``(slice into rows, dense block from day first)`` for the pairs ``rows`` (default:
+        all), ``size`` (default ``BLOCK_PAIRS``) pairs at a time."""
+        rows = np.arange(len(self)) if rows is None else np.asarray(rows, dtype="int64")
+        size = size or BLOCK_PAIRS
+        for start in range(0, len(rows), size):
+            part = slice(start, min(start + size, len(rows)))
+            yield part, self.block(rows[part], first)
+
+    def select(self, rows: np.ndarray) -> SalesPanel:
+        """The panel of the pairs ``rows`` only (numbered 0.. in that order)."""
+        rows = np.asarray(rows, dtype="int64")
+        local, at = self._rows_of(rows)
+        return SalesPanel(self.keys.iloc[rows].reset_index(drop=True), self.days, local,
+                          self.day[at], self.quantity[at])
+
+    def by_day(self, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sales rows from day ``first`` on, grouped by day: (day offsets, pairs, units).
+
+        Day ``first + k``'s rows are ``offsets[k]:offsets[k + 1]``; :meth:`column` makes
+        the day's dense column from them.
+        """
+        at = np.flatnonzero(self.day >= first)
+        order = at[np.argsort(self.day[at], kind="stable")]
+        offsets = np.searchsorted(self.day[order], np.arange(first, len(self.days) + 1))
+        return offsets, self.pair[order], self.quantity[order]
+
+    def column(self, grouped: tuple[np.ndarray, np.ndarray, np.ndarray], k: int) -> np.ndarray:
+        """The dense units of day ``first + k`` of :meth:`by_day`'s grouping."""
+        offsets, pair, quantity = grouped
+        part = slice(offsets[k], offsets[k + 1])
+        return np.bincount(pair[part], weights=quantity[part], minlength=len(self))
 
 
 YEAR = 364  # 52 weeks: a year earlier on the same weekdays
@@ -227,7 +317,9 @@ MIN_ORIGINS = 91  # rolling origins the simple forecaster's errors need for its 
 
 def cumulative(matrix: np.ndarray) -> np.ndarray:
     """``cum[:, t]`` = units before day ``t`` (a leading column of zeros)."""
-    return np.concatenate([np.zeros((matrix.shape[0], 1)), np.cumsum(matrix, axis=1)], axis=1)
+    cum = np.zeros((matrix.shape[0], matrix.shape[1] + 1))
+    np.cumsum(matrix, axis=1, out=cum[:, 1:])
+    return cum
 
 
 def uses_yearly_profile(days: int, window: int, protection_max: int) -> bool:
@@ -261,23 +353,38 @@ def simple_forecast(cum: np.ndarray, origins: np.ndarray, protection: np.ndarray
     return forecast
 
 
-def simple_forecast_sigma(cum: np.ndarray, end: int, protection: np.ndarray, window: int,
-                          lookback: int, yearly: int) -> np.ndarray:
-    """RMSE of the simple forecaster's ``P``-day demand over its rolling origins.
-
-    Origins run over the ``lookback`` days before ``end`` whose ``P`` following days are
-    all before ``end`` (only actuals known at ``end`` are used). ``protection``: ``P`` per row.
-    """
-    p_max = int(protection.max()) if len(protection) else 0
+def error_origins(end: int, p_max: int, window: int, lookback: int, yearly: int) -> np.ndarray:
+    """The rolling origins whose ``P``-day errors are known at ``end``: the ``lookback``
+    days before ``end`` whose ``p_max`` following days are all before it."""
     first = max(window + YEAR * int(yearly), end - lookback)
     origins = np.arange(first, end - p_max + 1)
     if len(origins) < 2:
         raise ValueError(f"too little history for the forecast errors: need at least "
                          f"{first + p_max + 2} days, have {end}")
+    return origins
+
+
+def squared_errors(cum: np.ndarray, origins: np.ndarray, protection: np.ndarray, window: int,
+                   yearly: int) -> np.ndarray:
+    """Squared error of the simple forecaster's ``P``-day demand per row and origin."""
     rows = np.arange(cum.shape[0])[:, None]
     actual = cum[rows, origins[None, :] + protection[:, None]] - cum[:, origins]
-    errors = actual - simple_forecast(cum, origins, protection, window, yearly)
-    return np.sqrt(np.mean(errors**2, axis=1))
+    return (actual - simple_forecast(cum, origins, protection, window, yearly)) ** 2
+
+
+def simple_forecast_sigma(cum: np.ndarray, end: int, protection: np.ndarray, window: int,
+                          lookback: int, yearly: int, p_max: int | None = None) -> np.ndarray:
+    """RMSE of the simple forecaster's ``P``-day demand over its rolling origins.
+
+    Origins run over the ``lookback`` days before ``end`` whose ``P`` following days are
+    all before ``end`` (only actuals known at ``end`` are used). ``protection``: ``P`` per row;
+    ``p_max``: the longest ``P`` of all the rows (default: of these rows), which gives the
+    origins: rows worked on block by block pass the maximum over every block.
+    """
+    if p_max is None:
+        p_max = int(protection.max()) if len(protection) else 0
+    origins = error_origins(end, p_max, window, lookback, yearly)
+    return np.sqrt(np.mean(squared_errors(cum, origins, protection, window, yearly), axis=1))
 
 
 def _champion(leaderboard: pd.DataFrame, level: str) -> str | None:
@@ -329,6 +436,39 @@ DEMAND_COLUMNS = ["as_of", "shop_id", "product_id", "lead_time_days", "lead_time
                   "sigma_demand", "demand_source", "sigma_source"]
 
 
+def forecast_grid(forecast: pd.DataFrame, yhat: pd.Series, on: list[str],
+                  keys: pd.DataFrame) -> np.ndarray:
+    """``yhat`` summed per row of ``keys`` x forecast date (dates sorted; NaN where the
+    forecast has no row for the key and date).
+
+    The same values as ``pivot_table(index=on, columns="date", aggfunc="sum")`` reindexed to
+    ``keys`` (the same compensated group sum, in the order of the rows), grouped by integer
+    codes instead of pandas' string keys: the forecast has a row per pair and day, 30
+    million rows for a million shop x product pairs.
+    """
+    cell = np.zeros(len(forecast), dtype="int64")
+    wanted = np.zeros(len(keys), dtype="int64")
+    keyed = np.ones(len(forecast), dtype=bool)  # rows without a key are in no group
+    for column in on:  # (code of the first column, of the second, ...) as one integer
+        code, uniques = pd.factorize(forecast[column], sort=True)
+        looked_up = pd.Index(uniques).get_indexer(keys[column])
+        keyed &= code >= 0
+        cell = cell * len(uniques) + code
+        wanted = np.where((wanted < 0) | (looked_up < 0), -1, wanted * len(uniques) + looked_up)
+    cell, series = pd.factorize(cell[keyed], sort=True)
+    day, dates = pd.factorize(forecast["date"].to_numpy()[keyed], sort=True)
+    cell = cell * len(dates) + day
+    values = yhat.to_numpy("float64")[keyed]
+    grid = np.full((len(series) + 1, len(dates)), np.nan)  # the last row: keys not forecast
+    if np.bincount(cell).max() > 1:  # a key and date forecast twice: pandas' group sum
+        sums = pd.Series(values).groupby(cell).sum()
+        cell, values = sums.index.to_numpy(), sums.to_numpy()
+    grid.flat[cell] = values
+    at = np.searchsorted(series, wanted)
+    found = (wanted >= 0) & (at < len(series)) & (series[np.minimum(at, len(series) - 1)] == wanted)
+    return grid[np.where(found, at, len(series))]
+
+
 def demand_over_lead_time(sales_forecast: pd.DataFrame, forecast_backtest: pd.DataFrame,
                           forecast_leaderboard: pd.DataFrame, daily_sales: pd.DataFrame,
                           supply: pd.DataFrame, settings: InventorySettings) -> pd.DataFrame:
@@ -337,14 +477,17 @@ def demand_over_lead_time(sales_forecast: pd.DataFrame, forecast_backtest: pd.Da
     Covers every pair with a ``shop_product`` forecast and every pair that sold in the
     last ``recent_days``. See the module docstring for the formulas and sources.
     """
-    keys, matrix, days = sales_matrix(daily_sales)
+    panel = SalesPanel.from_daily_sales(daily_sales)
+    keys, days = panel.keys, panel.days
     fc = sales_forecast[sales_forecast["level"] == "shop_product"] if len(sales_forecast) else sales_forecast
     as_of = (pd.Timestamp(fc["date"].min()) - pd.Timedelta(days=1) if len(fc)
              else (days[-1] if len(days) else pd.NaT))
     recent = settings.recent_days
     pairs = keys.copy()
     if len(days):
-        sold_recently = matrix[:, -recent:].sum(axis=1) > 0
+        first_recent = max(len(days) - recent, 0)
+        sold_recently = np.concatenate(
+            [block.sum(axis=1) > 0 for _, block in panel.blocks(first=first_recent)])
         pairs = keys[sold_recently]
     if len(fc):
         pairs = pd.concat([pairs, fc[["shop_id", "product_id"]].astype("str")]).drop_duplicates()
@@ -370,12 +513,9 @@ def demand_over_lead_time(sales_forecast: pd.DataFrame, forecast_backtest: pd.Da
     # horizon the horizon's mean day continues)
     demand = np.full(len(pairs), np.nan)
     if len(fc):
-        wide = (fc.assign(yhat=fc["yhat"].astype("float64").clip(lower=0))
-                .pivot_table(index="series_id", columns="date", values="yhat", aggfunc="sum")
-                .sort_index(axis=1))
-        wide = wide.reindex(pairs["series_id"])
-        covered = wide.notna().any(axis=1).to_numpy()
-        values = wide.fillna(0.0).to_numpy()
+        wide = forecast_grid(fc, fc["yhat"].astype("float64").clip(lower=0), ["series_id"], pairs)
+        covered = ~np.isnan(wide).all(axis=1)
+        values = np.nan_to_num(wide, nan=0.0)
         horizon = values.shape[1]
         cum = np.concatenate([np.zeros((len(values), 1)), np.cumsum(values, axis=1)], axis=1)
         whole = np.minimum(np.floor(p), horizon).astype(int)
@@ -393,15 +533,8 @@ def demand_over_lead_time(sales_forecast: pd.DataFrame, forecast_backtest: pd.Da
     position = np.asarray(position.fillna(-1), dtype=int)
     has_sales = position >= 0
     p_int = np.ceil(p).astype(int)
-    cum = cumulative(matrix[position[has_sales]]) if len(days) else np.zeros((0, 1))
     window = min(recent, len(days)) if len(days) else recent
     yearly = uses_yearly_profile(len(days), window, int(p_int.max()))
-    ma_mean = np.zeros(len(pairs))
-    if has_sales.any():
-        ahead = simple_forecast(cum, np.array([len(days)]), p_int[has_sales], window, yearly)[:, 0]
-        ma_mean[has_sales] = ahead / p_int[has_sales]
-    demand = np.where(from_forecast, demand, ma_mean * p)
-    mean_daily = demand / p
 
     sigma_p = np.full(len(pairs), np.nan)
     sigma_daily = np.full(len(pairs), np.nan)
@@ -416,18 +549,29 @@ def demand_over_lead_time(sales_forecast: pd.DataFrame, forecast_backtest: pd.Da
         sigma_p[use], sigma_daily[use] = found[use], found_daily[use]
         source[use] = f"backtest:{champion}"
     missing = np.isnan(sigma_p)
-    if missing.any():
-        rows = np.flatnonzero(missing & has_sales)
-        if len(rows):
-            sub = np.flatnonzero(has_sales)  # rows of `cum` are the pairs with sales
-            in_cum = np.searchsorted(sub, rows)
-            lookback = max(min(182, len(days) - int(p_int[rows].max()) - window
-                               - (YEAR if yearly else 0)), 2)
-            sigma = simple_forecast_sigma(cum[in_cum], len(days), p_int[rows], window,
-                                          lookback, yearly)
+    ma_mean = np.zeros(len(pairs))
+    # the simple forecaster over the pairs with sales, a block of pairs at a time: its
+    # demand for every such pair, its errors where the backtest gives no sigma
+    with_sales = np.flatnonzero(has_sales)
+    needs_sigma = missing[with_sales]
+    if needs_sigma.any():
+        p_max = int(p_int[with_sales[needs_sigma]].max())
+        lookback = max(min(182, len(days) - p_max - window - (YEAR if yearly else 0)), 2)
+    for part, block in panel.blocks(position[with_sales]):
+        rows, cum = with_sales[part], cumulative(block)
+        ahead = simple_forecast(cum, np.array([len(days)]), p_int[rows], window, yearly)[:, 0]
+        ma_mean[rows] = ahead / p_int[rows]
+        sigma_rows = needs_sigma[part]
+        if sigma_rows.any():
+            rows = rows[sigma_rows]
+            sigma = simple_forecast_sigma(cum[sigma_rows], len(days), p_int[rows], window,
+                                          lookback, yearly, p_max)
             sigma_p[rows] = sigma
             sigma_daily[rows] = sigma / np.sqrt(p_int[rows])
             source[rows] = SIMPLE_NAME[yearly]
+    demand = np.where(from_forecast, demand, ma_mean * p)
+    mean_daily = demand / p
+    if missing.any():
         no_history = missing & ~has_sales  # a forecast pair that never sold: no error to measure
         sigma_p[no_history], sigma_daily[no_history] = 0.0, 0.0
         source[no_history] = "none"
@@ -527,17 +671,18 @@ def _daily_forecast(report: pd.DataFrame, sales_forecast: pd.DataFrame, horizon:
     fc = (sales_forecast[sales_forecast["level"] == "shop_product"]
           if len(sales_forecast) else sales_forecast)
     if len(fc):
-        wide = fc.pivot_table(index=["shop_id", "product_id"], columns="date", values="yhat",
-                              aggfunc="sum").sort_index(axis=1).iloc[:, :horizon]
-        wide = wide.reindex(pd.MultiIndex.from_frame(report[["shop_id", "product_id"]]))
-        found = wide.to_numpy("float64").clip(min=0)
+        found = forecast_grid(fc, fc["yhat"], ["shop_id", "product_id"], report)[:, :horizon]
+        found = found.clip(min=0)
         values[:, :found.shape[1]] = np.where(np.isnan(found), values[:, :found.shape[1]], found)
     return values
 
 
 def project_stock(report: pd.DataFrame, supply: pd.DataFrame, sales_forecast: pd.DataFrame,
-                  horizon: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  horizon: int, *, projection: bool = True) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Run the policy forward on the forecast: (orders, daily projection) over ``horizon`` days.
+
+    ``projection=False``: the orders only (None for the projection, which has a row per
+    pair and day: 30 million rows for a million pairs over a 30-day horizon).
 
     Day 0 is ``as_of``: the orders of the report (``reorder_now``) are placed then; open
     orders arrive at their expected arrival (one lead time when none is given); every
@@ -562,7 +707,7 @@ def project_stock(report: pd.DataFrame, supply: pd.DataFrame, sales_forecast: pd
     np.add.at(arrivals, (np.arange(n), np.minimum(first_arrival, arrivals.shape[1] - 1)), open_order)
     on_hand = r["on_hand"].to_numpy("float64").copy()
     rop, up_to = r["reorder_point"].to_numpy("float64"), r["order_up_to"].to_numpy("float64")
-    orders, rows = [], []
+    orders, rows = [], []  # orders: (day, pairs, quantities) per day
     for day in range(horizon + 1):
         arrived = arrivals[:, day].copy()
         on_hand += arrived
@@ -578,28 +723,33 @@ def project_stock(report: pd.DataFrame, supply: pd.DataFrame, sales_forecast: pd
         placed = np.flatnonzero(qty > 0)
         arrivals[placed, day + lead[placed]] += qty[placed]
         position = position + qty
-        for i in placed:
-            orders.append((as_of + pd.Timedelta(days=day), as_of + pd.Timedelta(days=day + int(lead[i])),
-                           i, "now" if day == 0 else "planned", qty[i]))
+        orders.append((np.full(len(placed), day), placed, qty[placed]))
         on_hand = np.maximum(on_hand - daily[:, day], 0.0)
         position = position - daily[:, day]
-        rows.append(pd.DataFrame({"date": as_of + pd.Timedelta(days=day), "i": np.arange(n),
-                                  "forecast": daily[:, day], "on_hand": on_hand.copy(),
-                                  "arrivals": arrived, "reorder_point": rop,
-                                  "inventory_position": position}))
-    projection = pd.concat(rows, ignore_index=True)
-    projection["shop_id"] = r["shop_id"].to_numpy()[projection["i"]]
-    projection["product_id"] = r["product_id"].to_numpy()[projection["i"]]
-    plan = pd.DataFrame(orders, columns=["order_date", "expected_arrival", "i", "kind", "quantity"])
+        if projection:
+            rows.append(pd.DataFrame({"date": as_of + pd.Timedelta(days=day), "i": np.arange(n),
+                                      "forecast": daily[:, day], "on_hand": on_hand.copy(),
+                                      "arrivals": arrived, "reorder_point": rop,
+                                      "inventory_position": position}))
+    days, placed, quantity = (np.concatenate(parts) for parts in zip(*orders, strict=True))
+    plan = pd.DataFrame({"order_date": as_of + pd.to_timedelta(days, unit="D"),
+                         "expected_arrival": as_of + pd.to_timedelta(days + lead[placed], unit="D"),
+                         "i": placed, "kind": np.where(days == 0, "now", "planned"),
+                         "quantity": quantity})
     for column in ("shop_id", "product_id", "category", "unit_cost"):
         plan[column] = r[column].to_numpy()[plan["i"].to_numpy(int)] if len(plan) else pd.Series(dtype="str")
     plan["unit_cost"] = plan["unit_cost"].astype("float64")
     plan["quantity"] = plan["quantity"].astype("float64")
     plan["cost"] = plan["quantity"] * plan["unit_cost"]
     plan = plan.astype({"order_date": "datetime64[ns]", "expected_arrival": "datetime64[ns]"})
-    return (plan[PLAN_COLUMNS].sort_values(["order_date", "shop_id", "product_id"], kind="stable")
-            .reset_index(drop=True),
-            projection[PROJECTION_COLUMNS])
+    plan = (plan[PLAN_COLUMNS].sort_values(["order_date", "shop_id", "product_id"], kind="stable")
+            .reset_index(drop=True))
+    if not projection:
+        return plan, None
+    frame = pd.concat(rows, ignore_index=True)
+    frame["shop_id"] = r["shop_id"].to_numpy()[frame["i"]]
+    frame["product_id"] = r["product_id"].to_numpy()[frame["i"]]
+    return plan, frame[PROJECTION_COLUMNS]
 
 
 def purchase_budget(plan: pd.DataFrame) -> pd.DataFrame:

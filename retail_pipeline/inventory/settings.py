@@ -46,6 +46,13 @@ class InventorySettings:
                                           "level any one series is given.")
     simulation_weeks: int = _doc(26, "Weeks of the newest history the policy simulation replays.")
     simulation_seed: int = _doc(13, "Seed of the random lead times drawn in the simulation.")
+    simulation_max_pairs: int = _doc(
+        50_000, "The policy simulation replays at most this many shop x product pairs: when "
+                "more qualify, a seeded random sample of them (`simulation_seed`); per-class "
+                "service levels and fill rates are then estimates, and the series, stock and "
+                "cycle counts are those of the sample (the run's metadata shows "
+                "`replayed_pairs` of `eligible_pairs`). 50,000 replays every pair of the "
+                "1-million-transaction sample in about 30 s; 0: no limit.")
     simulation_lost_sales: bool = _doc(False, "In the simulation, demand the stock cannot meet "
                                               "is lost (true) or back-ordered and served from "
                                               "the next arrival (false: what the safety-stock "
@@ -63,6 +70,8 @@ class InventorySettings:
             raise ValueError(f"service_allocation must be one of {', '.join(ALLOCATIONS)}")
         if not 0.5 <= self.min_series_service < 1:
             raise ValueError("min_series_service must be in [0.5, 1)")
+        if self.simulation_max_pairs < 0:
+            raise ValueError("simulation_max_pairs must be 0 (no limit) or more")
         if self.review_period_days < 1 or self.simulation_weeks < 1:
             raise ValueError("review_period_days and simulation_weeks must be at least 1")
 

@@ -1,6 +1,9 @@
 """Replay the policy against demand the forecasts did not see, and the textbook shortcut.
 
-Self-contained and fast (vectorised over series, one loop over days). The replay's
+Self-contained and fast: the forecasts and error sigmas at every review are worked out
+once, a block of series at a time (:func:`review_inputs`), and shared by every replay of
+the same series; each replay is one loop over days, vectorised over series, holding a
+few vectors per series (never the series x days matrix). The replay's
 forecaster is :func:`~retail_pipeline.inventory.policy.simple_forecast`: the mean of the
 last ``window`` days times, for each year the history before the replayed weeks covers
 beyond the error lookback (up to three), the past years' profile over the coming days
@@ -44,22 +47,27 @@ import pandas as pd
 
 from retail_pipeline.inventory.policy import (
     YEAR,
+    SalesPanel,
     cumulative,
+    error_origins,
     order_quantity,
     simple_forecast,
-    simple_forecast_sigma,
+    squared_errors,
     z_value,
 )
 
 METHODS = ("forecast_error", "no_lead_time_variance", "textbook")
 MAX_PROFILE_YEARS = 3
+LEAD_TIME_CAP_STDS = 8
+"""Drawn lead times are capped at the longest mean lead time plus this many standard
+deviations (a draw beyond it has a chance below 1e-15)."""
 
 
 @dataclass(frozen=True)
 class ReplaySetup:
-    """Per-series inputs of a replay (arrays of length n, matrix n x days)."""
+    """Per-series inputs of a replay (arrays of length n; demand n x days, dense or a panel)."""
 
-    demand: np.ndarray
+    demand: np.ndarray | SalesPanel
     lead_time: np.ndarray
     lead_time_std: np.ndarray
     service_level: np.ndarray
@@ -71,11 +79,77 @@ class ReplaySetup:
     allocation: str = "pooled"
     min_series_service: float = 0.5
 
+    def panel(self) -> SalesPanel:
+        """The demand as a :class:`SalesPanel` (one row per series)."""
+        if isinstance(self.demand, SalesPanel):
+            return self.demand
+        return SalesPanel.from_matrix(self.demand)
+
+
+@dataclass(frozen=True)
+class ReviewInputs:
+    """What every replay of one setup sees at its reviews (series x reviews), worked out
+    once: the forecasts and error sigmas depend on the demand before each review only,
+    not on the stock a replay holds, so the thirteen replays of :func:`policy_simulation`
+    share them."""
+
+    start: int
+    """First replayed day (index into the panel's days)."""
+    protection: np.ndarray
+    """``P = ceil(L + R)`` days per series."""
+    ahead: np.ndarray
+    """The simple forecaster's demand over ``P`` days from each review."""
+    sigma: np.ndarray
+    """RMSE of its rolling ``P``-day errors known at each review."""
+    daily_std: np.ndarray
+    """Standard deviation of the daily sales over the ``lookback`` days before each review."""
+    demand: np.ndarray
+    """Units demanded per series over the replayed days."""
+    by_day: tuple[np.ndarray, np.ndarray, np.ndarray]
+    """The replayed days' sales rows (``SalesPanel.by_day``)."""
+
+
+def review_inputs(setup: ReplaySetup, *, weeks: int, review: int = 7, window: int = 28,
+                  lookback: int = 182, profile: int | None = None) -> ReviewInputs:
+    """The forecasts, error sigmas and sales spreads at every review, a block of series at
+    a time (memory stays bounded however many series there are). See :func:`replay`."""
+    panel = setup.panel()
+    n, total = len(panel), len(panel.days)
+    start = total - 7 * weeks
+    lead = np.asarray(setup.lead_time, "float64")
+    protection = np.ceil(lead + review).astype(int)
+    p_max = int(protection.max())
+    if start - window - p_max < 28:
+        raise ValueError(f"{total} days of history are too few to replay {weeks} weeks: need "
+                         f"{7 * weeks + window + p_max + 28}")
+    # each year of the profile needs a year before the first error origin of the first review
+    years = max([k for k in range(MAX_PROFILE_YEARS + 1) if start - lookback >= k * YEAR + window],
+                default=0)
+    yearly = years if profile is None else int(profile)
+    lookback = min(lookback, start - window - YEAR * yearly)
+    days = np.arange(start, total, review)
+    # every review's error origins lie in one span: the squared errors are worked out once
+    # per series and origin, and each review averages its own stretch of them
+    spans = [error_origins(int(day), p_max, window, lookback, yearly) for day in days]
+    origins = np.arange(spans[0][0], spans[-1][-1] + 1)
+    ahead, sigma, daily_std = (np.zeros((n, len(days))) for _ in range(3))
+    demand = np.zeros(n)
+    for part, y in panel.blocks():
+        cum = cumulative(y)
+        ahead[part] = simple_forecast(cum, days, protection[part], window, yearly)
+        errors = squared_errors(cum, origins, protection[part], window, yearly)
+        for k, (day, span) in enumerate(zip(days, spans, strict=True)):
+            stretch = errors[:, span[0] - origins[0]:span[-1] - origins[0] + 1]
+            sigma[part, k] = np.sqrt(np.mean(stretch, axis=1))
+            daily_std[part, k] = y[:, day - lookback:day].std(axis=1)
+        demand[part] = y[:, start:].sum(axis=1)
+    return ReviewInputs(start, protection, ahead, sigma, daily_std, demand, panel.by_day(start))
+
 
 def replay(setup: ReplaySetup, *, weeks: int, review: int = 7, window: int = 28,
            lookback: int = 182, method: str = "forecast_error", seed: int = 13,
            safety_scale: np.ndarray | float = 1.0, profile: int | None = None,
-           lost_sales: bool = False) -> pd.DataFrame:
+           lost_sales: bool = False, inputs: ReviewInputs | None = None) -> pd.DataFrame:
     """One row per series: cycles, stock-out cycles, demand, units met, average stock, ...
 
     ``safety_scale`` multiplies each series' safety stock (used to bring the textbook
@@ -84,43 +158,42 @@ def replay(setup: ReplaySetup, *, weeks: int, review: int = 7, window: int = 28,
     to ``MAX_PROFILE_YEARS``).
     ``lost_sales``: unmet demand is lost (a shop); otherwise it is back-ordered and served
     from the next arrival (the textbook formulas' assumption).
+    ``inputs``: the setup's :func:`review_inputs` for these ``weeks``, ``review``,
+    ``window``, ``lookback`` and ``profile`` (worked out here when not given).
+
+    One loop over days, vectorised over series; memory is a few vectors per series: open
+    orders sit in a ring of the next days (lead times are capped at the longest mean plus
+    ``LEAD_TIME_CAP_STDS`` standard deviations), replenishment cycles are scored as they close.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-    y = np.asarray(setup.demand, dtype="float64")
-    n, total = y.shape
-    start = total - 7 * weeks
+    if inputs is None:
+        inputs = review_inputs(setup, weeks=weeks, review=review, window=window,
+                               lookback=lookback, profile=profile)
+    panel = setup.panel()
+    n, total, start = len(panel), len(panel.days), inputs.start
     lead = np.asarray(setup.lead_time, "float64")
     lead_std = np.asarray(setup.lead_time_std, "float64")
-    protection = np.ceil(lead + review).astype(int)
-    if start - window - int(protection.max()) < 28:
-        raise ValueError(f"{total} days of history are too few to replay {weeks} weeks: need "
-                         f"{7 * weeks + window + int(protection.max()) + 28}")
-    # each year of the profile needs a year before the first error origin of the first review
-    years = max([k for k in range(MAX_PROFILE_YEARS + 1) if start - lookback >= k * YEAR + window],
-                default=0)
-    yearly = years if profile is None else int(profile)
-    lookback = min(lookback, start - window - YEAR * yearly)
-    cum = cumulative(y)
+    protection = inputs.protection
     z = z_value(np.asarray(setup.service_level, "float64"))
     scale = np.broadcast_to(np.asarray(safety_scale, "float64"), (n,))
     rng = np.random.default_rng(seed)
-    horizon = total + int(np.ceil((lead + 6 * lead_std).max())) + 2
-    arrivals = np.zeros((n, horizon))
-    arrival_days = np.zeros((n, horizon), dtype=bool)
-    short = np.zeros((n, total - start), dtype=bool)
+    ring = int(np.ceil((lead + LEAD_TIME_CAP_STDS * lead_std).max())) + 2
+    arrivals = np.zeros((ring, n))  # row day % ring: units arriving that day
     on_hand = None
-    met_sum = np.zeros(n)
-    stock_sum = np.zeros(n)
-    orders = np.zeros(n, dtype=int)
+    met_sum, stock_sum = np.zeros(n), np.zeros(n)
+    orders, cycles, bad, stockout_days = (np.zeros(n, dtype=int) for _ in range(4))
+    cycle_open = np.zeros(n, dtype=bool)  # an arrival started a cycle that is still running
+    cycle_short = np.zeros(n, dtype=bool)  # the running cycle had a day of unmet demand
     for day in range(start, total):
         if (day - start) % review == 0:
-            ahead = simple_forecast(cum, np.array([day]), protection, window, yearly)[:, 0]
+            k = (day - start) // review
+            ahead = inputs.ahead[:, k]
             mean = ahead / protection
             if method == "textbook":
-                safety = z * y[:, day - lookback:day].std(axis=1) * np.sqrt(lead)
+                safety = z * inputs.daily_std[:, k] * np.sqrt(lead)
             else:
-                sigma_p = simple_forecast_sigma(cum, day, protection, window, lookback, yearly)
+                sigma_p = inputs.sigma[:, k]
                 lead_term = (mean * lead_std) ** 2 if method == "forecast_error" else 0.0
                 sigma = np.sqrt(sigma_p**2 + lead_term)
                 if setup.classes is not None and setup.allocation == "pooled":
@@ -131,34 +204,36 @@ def replay(setup: ReplaySetup, *, weeks: int, review: int = 7, window: int = 28,
             up_to = s + np.maximum(setup.eoq - mean * review, 0.0)
             if on_hand is None:  # the replay starts at the order-up-to level, nothing on order
                 on_hand = up_to.copy()
-            position = on_hand + arrivals[:, day:].sum(axis=1)
+            position = on_hand + arrivals.sum(axis=0)
             qty = order_quantity(np.where(position <= s, up_to - position, 0.0),
                                  setup.pack_size, setup.min_order_qty)
             drawn = np.maximum(np.round(lead + lead_std * rng.standard_normal(n)), 1).astype(int)
             placed = np.flatnonzero(qty > 0)
-            arrivals[placed, day + drawn[placed]] += qty[placed]
-            arrival_days[placed, day + drawn[placed]] = True
+            arrivals[(day + np.minimum(drawn[placed], ring - 1)) % ring, placed] += qty[placed]
             orders[placed] += 1
-        on_hand = on_hand + arrivals[:, day]
+        arrived = arrivals[day % ring].copy()
+        arrivals[day % ring] = 0.0
+        came = arrived > 0  # orders are never for 0 units
+        closed = came & cycle_open
+        cycles += closed
+        bad += closed & cycle_short
+        cycle_open |= came
+        cycle_short &= ~came
+        y = panel.column(inputs.by_day, day - start)
+        on_hand = on_hand + arrived
         available = np.maximum(on_hand, 0.0)
-        met = np.minimum(available, y[:, day])
-        short[:, day - start] = y[:, day] > available + 1e-9
-        on_hand = on_hand - (met if lost_sales else y[:, day])
+        met = np.minimum(available, y)
+        short = y > available + 1e-9
+        cycle_short |= short
+        stockout_days += short
+        on_hand = on_hand - (met if lost_sales else y)
         met_sum += met
         stock_sum += np.maximum(on_hand, 0.0)
-    cycles = np.zeros(n, dtype=int)
-    bad = np.zeros(n, dtype=int)
-    for i in range(n):
-        days = np.flatnonzero(arrival_days[i, start:total])
-        for a, b in zip(days[:-1], days[1:], strict=True):
-            cycles[i] += 1
-            bad[i] += bool(short[i, a:b].any())
-    demand = y[:, start:].sum(axis=1)
     return pd.DataFrame({"series": np.arange(n), "service_level": setup.service_level,
                          "cycles": cycles, "stockout_cycles": bad,
-                         "orders": orders, "demand": demand, "met": met_sum,
+                         "orders": orders, "demand": inputs.demand, "met": met_sum,
                          "average_stock": stock_sum / (total - start),
-                         "stockout_days": short.sum(axis=1)})
+                         "stockout_days": stockout_days})
 
 
 def pooled_factors(sigma: np.ndarray, setup: ReplaySetup) -> np.ndarray:
@@ -228,36 +303,45 @@ SIMULATION_COLUMNS = ["policy", "abc_class", "series", "target_service_level",
 
 
 def replay_setup(daily_sales: pd.DataFrame, supply: pd.DataFrame, classes: pd.DataFrame,
-                 settings, window: int = 28) -> tuple[pd.DataFrame, ReplaySetup]:
+                 settings, window: int = 28) -> tuple[pd.DataFrame, ReplaySetup, int]:
     """The shop x product pairs to replay and their inputs.
 
     A pair is replayed when it sold in the year before the replayed weeks and its history
     before them is long enough for the forecaster and its errors (``window`` + protection
-    interval + 28 origins). The EOQ comes from the mean demand before the replayed weeks.
+    interval + 28 origins); when more than ``settings.simulation_max_pairs`` pairs qualify,
+    a seeded random sample of that many. Returns (keys, setup, number of pairs that
+    qualified). The EOQ comes from the mean demand before the replayed weeks.
     """
-    from retail_pipeline.inventory.policy import (
-        DAYS_PER_YEAR,
-        economic_order_quantity,
-        sales_matrix,
-    )
+    from retail_pipeline.inventory.policy import DAYS_PER_YEAR, economic_order_quantity
 
-    keys, matrix, days = sales_matrix(daily_sales)
-    start = matrix.shape[1] - 7 * settings.simulation_weeks
-    keys = keys.merge(supply, on="product_id", how="left").merge(
+    panel = SalesPanel.from_daily_sales(daily_sales)
+    days = panel.days
+    start = len(days) - 7 * settings.simulation_weeks
+    keys = panel.keys.merge(supply, on="product_id", how="left").merge(
         classes[["product_id", "abc_class", "service_level"]], on="product_id", how="left",
         suffixes=("_own", ""))
-    known = keys["lead_time_days"].notna().to_numpy()
-    if not known.all():  # products not uploaded yet are not planned (see demand_over_lead_time)
-        keys, matrix = keys[known].reset_index(drop=True), matrix[known]
+    # products not uploaded yet are not planned (see demand_over_lead_time)
+    known = np.flatnonzero(keys["lead_time_days"].notna().to_numpy())
+    keys = keys.iloc[known].reset_index(drop=True)
     protection = np.ceil(keys["lead_time_days"].to_numpy("float64") + settings.review_period_days)
-    first_sale = np.argmax(matrix > 0, axis=1) if matrix.size else np.zeros(0, int)
-    before = matrix[:, max(start - 365, 0):max(start, 0)].sum(axis=1) if start > 0 else np.zeros(len(keys))
+    first_sale = np.zeros(len(keys), dtype=int)
+    before = np.zeros(len(keys))
+    for part, y in panel.blocks(known):
+        first_sale[part] = np.argmax(y > 0, axis=1) if y.size else 0
+        if start > 0:
+            before[part] = y[:, max(start - 365, 0):start].sum(axis=1)
     keep = (before > 0) & (first_sale <= start - window - protection - 28)
-    keys, matrix = keys[keep].reset_index(drop=True), matrix[keep]
+    eligible = np.flatnonzero(keep)
+    limit = settings.simulation_max_pairs
+    if limit and len(eligible) > limit:  # a seeded sample of them (see simulation_max_pairs)
+        rng = np.random.default_rng(settings.simulation_seed)
+        keep = np.zeros(len(keys), dtype=bool)
+        keep[rng.choice(eligible, limit, replace=False)] = True
+    keys, panel = keys[keep].reset_index(drop=True), panel.select(known[keep])
     mean = before[keep] / min(365, max(start, 1))
     eoq = economic_order_quantity(mean * DAYS_PER_YEAR, keys["order_cost"], keys["unit_cost"],
                                   keys["holding_cost_rate"], keys["pack_size"], keys["min_order_qty"])
-    setup = ReplaySetup(matrix, keys["lead_time_days"].to_numpy("float64"),
+    setup = ReplaySetup(panel, keys["lead_time_days"].to_numpy("float64"),
                         keys["lead_time_std_days"].to_numpy("float64"),
                         keys["service_level"].to_numpy("float64"), eoq,
                         keys["pack_size"].to_numpy("float64"),
@@ -266,7 +350,7 @@ def replay_setup(daily_sales: pd.DataFrame, supply: pd.DataFrame, classes: pd.Da
                         settings.min_series_service)
     keys["first_day"] = days[start] if len(keys) else pd.NaT
     keys["last_day"] = days[-1] if len(keys) else pd.NaT
-    return keys, setup
+    return keys, setup, len(eligible)
 
 
 def policy_simulation(daily_sales: pd.DataFrame, supply: pd.DataFrame, classes: pd.DataFrame,
@@ -276,15 +360,19 @@ def policy_simulation(daily_sales: pd.DataFrame, supply: pd.DataFrame, classes: 
     Policies: ``forecast_error`` (this module's policy), ``textbook`` (the shortcut as is)
     and ``textbook_equal_service`` (the shortcut's safety stock scaled per class until it
     reaches the service the policy achieved: the like-for-like stock comparison).
+    ``attrs``: ``replayed_pairs`` of ``eligible_pairs`` (see ``simulation_max_pairs``).
     """
-    keys, setup = replay_setup(daily_sales, supply, classes, settings, window)
+    keys, setup, eligible = replay_setup(daily_sales, supply, classes, settings, window)
     if keys.empty:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in SIMULATION_COLUMNS}).astype(
             {"policy": "str", "abc_class": "str"})
     targets = settings.class_service()
     kwargs = {"weeks": settings.simulation_weeks, "review": settings.review_period_days,
               "window": window, "lookback": lookback, "seed": settings.simulation_seed,
-              "lost_sales": settings.simulation_lost_sales}
+              "lost_sales": settings.simulation_lost_sales,
+              "inputs": review_inputs(setup, weeks=settings.simulation_weeks,
+                                      review=settings.review_period_days, window=window,
+                                      lookback=lookback)}
     classes_ = keys["abc_class"].to_numpy()
     unit_cost = keys["unit_cost"].to_numpy("float64")
     frames = []
@@ -309,4 +397,6 @@ def policy_simulation(daily_sales: pd.DataFrame, supply: pd.DataFrame, classes: 
     result["lost_sales"] = settings.simulation_lost_sales
     result["first_day"] = keys["first_day"].iloc[0]
     result["last_day"] = keys["last_day"].iloc[0]
-    return result[SIMULATION_COLUMNS]
+    result = result[SIMULATION_COLUMNS]
+    result.attrs.update(replayed_pairs=len(keys), eligible_pairs=eligible)
+    return result

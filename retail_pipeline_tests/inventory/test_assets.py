@@ -93,3 +93,8 @@ def test_the_simulation_reports_every_policy(materialised):
     sim = result.output_for_node("policy_simulation")
     assert set(sim["policy"]) == {"forecast_error", "textbook", "textbook_equal_service"}
     assert (sim["series"] > 0).all()
+    # the small sample has fewer pairs than simulation_max_pairs: every one is replayed
+    meta = result.asset_materializations_for_node("policy_simulation")[0].metadata
+    replayed = meta["replayed_pairs"].value
+    assert replayed == meta["eligible_pairs"].value == sim.groupby("policy")["series"].sum().iloc[0]
+    assert meta["replayed_share"].value == 1.0

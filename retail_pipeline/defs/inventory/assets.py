@@ -24,6 +24,11 @@ from retail_pipeline.defs.helpers import (
     table_metadata,
 )
 from retail_pipeline.defs.resources import DataDirResource, WarehouseResource
+from retail_pipeline.inventory.columns import (
+    BACKTEST_COLUMNS,
+    CLASS_SALES_COLUMNS,
+    PANEL_SALES_COLUMNS,
+)
 from retail_pipeline.inventory.settings import InventorySettings
 from retail_pipeline.inventory.supply import (
     check_stock_references,
@@ -33,6 +38,8 @@ from retail_pipeline.inventory.supply import (
 
 GROUP = "inventory"
 _ALL = [f.name for f in dataclasses.fields(InventorySettings)]
+# the steps read only the columns they use of the large inputs
+PANEL_IN = dg.AssetIn(metadata={"columns": PANEL_SALES_COLUMNS})
 
 
 def _config(name: str, doc: str, *fields: str) -> type[dg.Config]:
@@ -55,8 +62,9 @@ DashboardConfig = _config("DashboardConfig", "The organisation the dashboard row
                           "organisation")
 SimulationConfig = _config("SimulationConfig", "How the policy replay runs (classes and their "
                            "targets come from `abc_classes`).", "simulation_weeks",
-                           "simulation_seed", "simulation_lost_sales", "review_period_days", "service_a", "service_b",
-                           "service_c", "service_allocation", "min_series_service")
+                           "simulation_seed", "simulation_max_pairs", "simulation_lost_sales",
+                           "review_period_days", "service_a", "service_b", "service_c",
+                           "service_allocation", "min_series_service")
 
 
 def _settings(config: dg.Config) -> InventorySettings:
@@ -88,6 +96,7 @@ def stock_positions(raw_stock_levels: pd.DataFrame, raw_products: pd.DataFrame,
 
 
 @dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
+          ins={"daily_sales": dg.AssetIn(metadata={"columns": CLASS_SALES_COLUMNS})},
           description="ABC class per product by revenue (A: first 80%, B: to 95%, C: rest) and "
                       "XYZ by the coefficient of variation of weekly units, with the cycle "
                       "service level target per class (A 98%, B 95%, C 90% by default; a "
@@ -102,6 +111,8 @@ def abc_classes(context: dg.AssetExecutionContext, config: ClassConfig, daily_sa
 
 
 @dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
+          ins={"daily_sales": PANEL_IN,
+               "forecast_backtest": dg.AssetIn(metadata={"columns": BACKTEST_COLUMNS})},
           description="Per shop x product: expected demand over the lead time plus one review "
                       "period from `sales_forecast`, its uncertainty from the champion's backtest "
                       "errors at those horizons (not raw sales variance) with the lead-time "
@@ -182,7 +193,7 @@ def purchase_plan_and_budget(context: dg.AssetExecutionContext,
 
     horizon = int(sales_forecast["date"].nunique()) if len(sales_forecast) else 0
     plan, _ = policy.project_stock(safety_stock_and_reorder_report, product_supply,
-                                   sales_forecast, horizon)
+                                   sales_forecast, horizon, projection=False)
     yield serve(context, warehouse, plan, "purchase_plan", output_name="purchase_plan",
                 horizon_days=horizon, total_cost=float(plan["cost"].sum()) if len(plan) else 0.0)
     budget = policy.purchase_budget(plan)
@@ -208,14 +219,16 @@ def dashboard_metrics(context: dg.AssetExecutionContext, config: DashboardConfig
     return serve(context, warehouse, frame, "dashboard_metrics", organisation=organisation)
 
 
-@dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
+@dg.asset(group_name=GROUP, kinds=TABLE_KINDS, ins={"daily_sales": PANEL_IN},
           description="The policy replayed over the newest `simulation_weeks` weeks of sales "
                       "(weekly reviews, a moving-average forecast and its own rolling errors as "
                       "of each review, random lead times, actual demand): achieved cycle service "
                       "level and fill rate per class against the target, average stock and "
                       "stock-outs, next to the textbook shortcut (z x std of daily sales x "
-                      "sqrt(L)) as is and scaled to the same service. Warehouse table "
-                      "`policy_simulation`.")
+                      "sqrt(L)) as is and scaled to the same service. At most "
+                      "`simulation_max_pairs` shop x product pairs are replayed (a seeded sample "
+                      "when more qualify: metadata `replayed_pairs` of `eligible_pairs`). "
+                      "Warehouse table `policy_simulation`.")
 def policy_simulation(context: dg.AssetExecutionContext, config: SimulationConfig,
                       daily_sales: pd.DataFrame, product_supply: pd.DataFrame,
                       abc_classes: pd.DataFrame,
@@ -224,7 +237,10 @@ def policy_simulation(context: dg.AssetExecutionContext, config: SimulationConfi
 
     frame = replay_policy(daily_sales, product_supply, abc_classes, _settings(config))
     ours = frame[frame["policy"] == "forecast_error"]
+    replayed, eligible = frame.attrs.get("replayed_pairs", 0), frame.attrs.get("eligible_pairs", 0)
     return serve(context, warehouse, frame, "policy_simulation",
+                 replayed_pairs=replayed, eligible_pairs=eligible,
+                 replayed_share=replayed / eligible if eligible else 1.0,
                  **{f"service_{r.abc_class}": float(r.cycle_service_level)
                     for r in ours.itertuples()})
 
