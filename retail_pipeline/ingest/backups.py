@@ -1,7 +1,9 @@
 """Snapshots of the consolidated tables, taken before every ingestion that changes them.
 
 A backup is a folder ``backups/<UTC timestamp>-<label>/`` holding a copy of every
-consolidated Parquet table and of the ledger, plus ``manifest.json``. It is assembled in a
+consolidated Parquet table and of the ledger, plus ``manifest.json``. A table stored as a
+folder of parts is backed up as a folder of hard links to its part files (parts are never
+changed in place), so a backup of a large table costs no copy. It is assembled in a
 hidden temporary folder and renamed into place, so a listed backup is always complete.
 The newest ``keep`` backups are kept. Restoring first backs up the current state, then
 puts every table back with an atomic replace (tables absent from the backup are removed),
@@ -17,11 +19,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from retail_pipeline.contract import ENTITIES
 from retail_pipeline.ingest.ledger import LEDGER_FILE
-from retail_pipeline.ingest.store import TableStore
+from retail_pipeline.ingest.store import TableStore, copy_table, table_rows
 from retail_pipeline.platform import atomic
 from retail_pipeline.platform.layout import DataLayout
 
@@ -58,9 +58,11 @@ def create_backup(layout: DataLayout, label: str, reason: str, keep: int = DEFAU
     staging.mkdir(parents=True)
     tables = {}
     for source in _store_files(layout.store):
-        shutil.copyfile(source, staging / source.name)
         if source.suffix == ".parquet":
-            tables[source.stem] = pq.read_metadata(source).num_rows
+            copy_table(source, staging / source.name)
+            tables[source.stem] = table_rows(source)
+        else:
+            shutil.copyfile(source, staging / source.name)
     manifest = {"id": backup_id, "created_at": now.isoformat(), "reason": reason, "tables": tables}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     os.replace(staging, target)
@@ -105,16 +107,25 @@ def restore_backup(layout: DataLayout, backup_id: str, keep: int = DEFAULT_KEEP)
         TableStore(layout.store).roll_forward()  # a pending commit must not land on top later
         source = backups[backup_id]
         # copy out first: pruning after the safety backup may remove the one being restored
-        staged = {}
-        for name in [f"{e}.parquet" for e in ENTITIES] + [LEDGER_FILE]:
+        staging = layout.backups / f".restore-{backup_id}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for name in [f"{e}.parquet" for e in ENTITIES]:
             if (source.path / name).exists():
-                staged[name] = (source.path / name).read_bytes()
+                copy_table(source.path / name, staging / name)
+        if (source.path / LEDGER_FILE).exists():
+            shutil.copyfile(source.path / LEDGER_FILE, staging / LEDGER_FILE)
         create_backup(layout, "before-restore", f"state before restoring {backup_id}", keep=keep + 1)
-        for name in [f"{e}.parquet" for e in ENTITIES] + [LEDGER_FILE]:
-            target = layout.store / name
-            if name in staged:
-                atomic.write_bytes(target, staged[name])
-            elif target.exists():
-                target.unlink()
+        store = TableStore(layout.store)
+        for entity in ENTITIES:
+            if (staging / f"{entity}.parquet").exists():
+                store.restore(entity, staging / f"{entity}.parquet")
+            else:
+                store.remove(entity)
+        if (staging / LEDGER_FILE).exists():
+            atomic.copy(staging / LEDGER_FILE, layout.store / LEDGER_FILE)
+        else:
+            (layout.store / LEDGER_FILE).unlink(missing_ok=True)
+        shutil.rmtree(staging)
         prune(layout, keep)
     return source

@@ -12,8 +12,8 @@ Under the ingestion lock (taken without waiting; when an ingestion runs the stor
 backups are left for the next look) it also finishes what a killed ingestion left:
 
 * a multi-table commit whose journal was written is rolled forward; a table version
-  written before the journal (``.<entity>.pending.parquet`` without ``commit.json``) is
-  removed;
+  written before the journal (``.<entity>.pending.parquet`` without ``commit.json``: a file,
+  or a link to a version folder that the next commit of that table removes) is removed;
 * a backup taken for an upload that never reached the ledger is removed, with that
   upload's history files, when the tables did not change after it (the next backup, or
   the current store, holds the same tables): the upload applied nothing. When the tables
@@ -40,7 +40,7 @@ from retail_pipeline.contract import ENTITIES
 from retail_pipeline.ingest import backups as backups_module
 from retail_pipeline.ingest.incoming import hash_path
 from retail_pipeline.ingest.ledger import UPLOAD_ID_LENGTH, Ledger
-from retail_pipeline.ingest.store import JOURNAL, TableStore
+from retail_pipeline.ingest.store import JOURNAL, TableStore, table_files
 from retail_pipeline.platform import settings
 from retail_pipeline.platform.layout import DataLayout
 
@@ -174,8 +174,10 @@ def _clean_store(layout: DataLayout, cutoff: float, now: float, report: CleanupR
 
 
 def _tables(folder: Path) -> dict[str, Path]:
-    return {f"{e}.parquet": folder / f"{e}.parquet" for e in ENTITIES
-            if (folder / f"{e}.parquet").is_file()}
+    """Every file of every consolidated table in ``folder`` (a table of parts gives one per
+    part) by its name relative to ``folder``."""
+    return {str(part.relative_to(folder)): part
+            for e in ENTITIES for part in table_files(folder / f"{e}.parquet")}
 
 
 def same_tables(a: Path, b: Path) -> bool:

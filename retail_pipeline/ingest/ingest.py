@@ -31,8 +31,9 @@ were accepted and how many quarantined. Above the threshold the file is rejected
 ``<file>.error.json`` (and ``<file>.rejected.csv`` for row problems) beside it in quarantine/.
 
 Replacing stored rows is reported: how many rows of the table as it was before the upload
-(read from this upload's backup, so a re-run after a crash reports the same) have a key the
-upload gives again, and which earlier uploads (their history files) those keys came from;
+have a key the upload gives again (counted by the consolidation step, which reads only the
+key columns; a re-run after a crash counts against this upload's backup instead, so it
+reports the same), and which earlier uploads (their history files) those keys came from;
 ``IngestResult.replaced_most`` lists earlier uploads of which more than half the rows were
 replaced.
 
@@ -540,16 +541,18 @@ def ingest_file(
         rejected_path = None
         if parsed.partial:  # the rows left out, listed before anything is stored
             rejected_path = _write_rejected(layout.quarantine, snapshot.name, uid, parsed.rejected)
-        backup = backups.find_backup(layout, uid) or backups.create_backup(
-            layout, uid, f"before ingesting {snapshot.name}", keep=keep_backups)
+        backup = backups.find_backup(layout, uid)
+        rerun = backup is not None  # an interrupted run of this upload took it (and may have consolidated)
+        if backup is None:
+            backup = backups.create_backup(layout, uid, f"before ingesting {snapshot.name}", keep=keep_backups)
         step("backup")
         history = {entity: layout.history / entity / f"{uid}.parquet" for entity in parsed.tables}
         for entity, frame in parsed.tables.items():
             atomic.write_parquet(history[entity], frame)
         step("history")
-        store.upsert_many(parsed.tables, written=history)
+        replaced_now = store.upsert_many(parsed.tables, written=history)
         step("consolidate")
-        replaced = _replacements(layout, backup, parsed.tables, uid, ledger)
+        replaced = _replacements(layout, backup, parsed.tables, uid, ledger, None if rerun else replaced_now)
         status = PARTIAL if parsed.partial else ACCEPTED
         ledger.record(sha, {
             "upload_id": uid, "file": snapshot.name, "format": check.format, "entity": check.entity,
@@ -585,13 +588,19 @@ def ingest_file(
 
 
 def _replacements(layout: DataLayout, backup: backups.Backup, tables: dict[str, pd.DataFrame], uid: str,
-                  ledger: Ledger) -> dict[str, dict]:
-    """Per entity: stored rows this upload replaced (against the table in its backup, i.e. as
-    it was before the upload) and, when any, which earlier uploads they came from."""
+                  ledger: Ledger, counted: dict[str, int] | None = None) -> dict[str, dict]:
+    """Per entity: stored rows this upload replaced (against the table as it was before the
+    upload) and, when any, which earlier uploads they came from.
+
+    ``counted``: the counts the consolidation found, valid when it ran on the tables of the
+    backup (the backup was taken by this run); a re-run of an interrupted upload passes
+    ``None`` and counts against its backup instead, since the tables may already hold it.
+    """
     report: dict[str, dict] = {}
     files = None
     for entity, frame in tables.items():
-        rows = stores.replaced_rows(backup.path / f"{entity}.parquet", frame, entity)
+        rows = (counted[entity] if counted is not None
+                else stores.replaced_rows(backup.path / f"{entity}.parquet", frame, entity))
         by_upload = stores.replaced_by_upload(layout.history / entity, frame, entity, uid) if rows else {}
         if by_upload:
             if files is None:
@@ -658,9 +667,9 @@ FACTS = ("transactions", "daily_totals", "stock_levels")
 
 
 def _column(path: Path, column: str) -> pd.Series | None:
-    if not path.exists():
-        return None
-    if column not in pq.read_schema(path).names:
+    """``column`` of the table at ``path`` (a file or a folder of parts), if it has one."""
+    files = stores.table_files(path)
+    if not files or column not in pq.read_schema(files[0]).names:
         return None
     return pd.read_parquet(path, columns=[column])[column]
 
