@@ -126,11 +126,12 @@ class FeatureEncoder:
 
     def _indicators(self, frame: pd.DataFrame, column: str, levels: list[str],
                     multi: bool) -> np.ndarray:
-        if multi:
-            tokens = self._labels(frame, column).str.split(";")
-            sets = [{t.strip() for t in row} for row in tokens]
-            return np.array([[lv in s for lv in levels] for s in sets], dtype="float64").reshape(
-                len(frame), len(levels))
+        if multi:  # split each distinct text once (customers share a few hundred of them)
+            codes, texts = pd.factorize(self._labels(frame, column))
+            sets = [{t.strip() for t in text.split(";")} for text in texts]
+            table = np.array([[lv in s for lv in levels] for s in sets], dtype="float64").reshape(
+                len(texts), len(levels))
+            return table[codes]
         labels = self._labels(frame, column)
         known = set(levels) - {"other"}
         labels = labels.where(labels.isin(known), "other")

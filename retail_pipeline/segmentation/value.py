@@ -43,78 +43,160 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from retail_pipeline.segmentation.features import counted_lines, default_as_of
+from retail_pipeline.segmentation.features import (
+    CodedLines,
+    by_codes,
+    coded_lines,
+    default_as_of,
+    pair_sums,
+    runs,
+)
 from retail_pipeline.segmentation.settings import NotEnoughData, ValueSettings
 
 BOUNDS = (-12.0, 14.0)  # log-parameter box of the optimiser
 BUCKETS = ("0", "1", "2", "3", "4", "5", "6", "7+")
+# every column of ``sales_features`` read here (the asset loads only these)
+INPUT_COLUMNS = ["customer_id", "transaction_date", "quantity", "total_amount", "line_type",
+                 "counted"]
 
 
 # -- data ---------------------------------------------------------------------------------
+def _daily_purchases(lines: CodedLines) -> pd.DataFrame:
+    """Per customer code and day number: the net spend of the days with a positive one
+    (customer, day, total_amount; sorted by customer, then day)."""
+    customer, day, spend = pair_sums(lines.frame["customer"].to_numpy(),
+                                     lines.frame["day"].to_numpy(), lines.frame["amount"])
+    daily = pd.DataFrame({"customer": customer, "day": day, "total_amount": spend})
+    return daily[daily["total_amount"] > 0]
+
+
 def rfm_summary(sales: pd.DataFrame, end: pd.Timestamp, start: pd.Timestamp | None = None) -> pd.DataFrame:
     """customer_id, x, t_x, T, m_x from the lines dated in [start, end) (see module docstring)."""
-    lines = sales[sales["customer_id"].notna() & (sales["transaction_date"] < end)]
-    if start is not None:
-        lines = lines[lines["transaction_date"] >= start]
-    lines = lines[counted_lines(lines)]
-    daily = (lines.assign(customer_id=lines["customer_id"].astype("str"),
-                          day=lines["transaction_date"].dt.normalize())
-             .groupby(["customer_id", "day"], sort=True)["total_amount"].sum().reset_index())
-    daily = daily[daily["total_amount"] > 0]
+    return _summary(coded_lines(sales, end=end, start=start), end)
+
+
+def _summary(lines: CodedLines, end: pd.Timestamp) -> pd.DataFrame:
+    """``rfm_summary`` of coded lines (all dated before ``end``)."""
+    daily, customer_ids = _daily_purchases(lines), lines.customer_ids
     if daily.empty:
         return pd.DataFrame({"customer_id": pd.Series(dtype="str"),
                              **{c: pd.Series(dtype="float64") for c in ("x", "t_x", "T", "m_x")}})
-    first = daily.groupby("customer_id")["day"].transform("min")
-    repeat = daily[daily["day"] > first]
-    per = daily.groupby("customer_id").agg(first=("day", "min"), last=("day", "max"),
-                                           days=("day", "size"))
-    m_x = repeat.groupby("customer_id")["total_amount"].mean()
-    out = pd.DataFrame({
-        "customer_id": per.index.to_numpy(),
-        "x": (per["days"] - 1).to_numpy("float64"),
-        "t_x": (per["last"] - per["first"]).dt.days.to_numpy("float64"),
-        "T": (end.normalize() - per["first"]).dt.days.to_numpy("float64"),
-        "m_x": m_x.reindex(per.index).fillna(0.0).to_numpy("float64"),
+    customer, day = daily["customer"].to_numpy(), daily["day"].to_numpy()
+    starts, ends = runs(customer)  # daily is sorted by customer, then day
+    first, last = day[starts], day[ends - 1]
+    repeat = day > np.repeat(first, ends - starts)
+    m_x = by_codes(daily["total_amount"][repeat], customer[repeat],
+                   len(customer_ids)).mean().to_numpy()[customer[starts]]
+    end_day = (end.normalize() - pd.Timestamp(0)).days
+    return pd.DataFrame({
+        "customer_id": customer_ids.take(customer[starts]).to_numpy(),
+        "x": (ends - starts - 1).astype("float64"),
+        "t_x": (last - first).astype("float64"),
+        "T": (end_day - first).astype("float64"),
+        "m_x": np.where(np.isnan(m_x), 0.0, m_x),  # no repeat purchase: 0
     })
-    return out
 
 
 def purchases_between(sales: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
     """Purchase days (positive net spend) per customer in [start, end)."""
-    lines = sales[sales["customer_id"].notna() & (sales["transaction_date"] >= start)
-                  & (sales["transaction_date"] < end)]
-    lines = lines[counted_lines(lines)]
-    daily = (lines.assign(customer_id=lines["customer_id"].astype("str"),
-                          day=lines["transaction_date"].dt.normalize())
-             .groupby(["customer_id", "day"])["total_amount"].sum())
-    return daily[daily > 0].groupby(level="customer_id").size().astype("float64")
+    return _purchase_days(coded_lines(sales, end=end, start=start))
+
+
+def _purchase_days(lines: CodedLines) -> pd.Series:
+    """``purchases_between`` of coded lines."""
+    customer = _daily_purchases(lines)["customer"].to_numpy()
+    starts, ends = runs(customer)
+    return pd.Series((ends - starts).astype("float64"), name="total_amount",
+                     index=lines.customer_ids.take(customer[starts]).rename("customer_id"))
 
 
 # -- BG/NBD ----------------------------------------------------------------------------------
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values and, per row, the position of its value among them."""
+    return np.unique(values, return_inverse=True)
+
+
+@dataclass
+class _BgnbdData:
+    """Customers' (x, t_x, T) prepared once per fit for eq. (6).
+
+    Its special functions each depend on one column, and x, t_x and T are counts of days:
+    a few hundred distinct values for hundreds of thousands of customers. They are
+    evaluated once per distinct value and spread to the rows (the same numbers as
+    evaluating them row by row, at a fraction of the cost of an optimiser's many calls).
+    """
+
+    x: np.ndarray
+    weights: np.ndarray | None
+    repeat: np.ndarray
+    x_values: np.ndarray
+    x_rows: np.ndarray
+    T_values: np.ndarray
+    T_rows: np.ndarray
+    repeat_x_values: np.ndarray
+    repeat_x_rows: np.ndarray
+    repeat_t_values: np.ndarray
+    repeat_t_rows: np.ndarray
+
+    @classmethod
+    def of(cls, x, t_x, T, weights=None) -> _BgnbdData:
+        x, t_x, T = (np.asarray(v, dtype="float64") for v in (x, t_x, T))
+        repeat = x > 0
+        return cls(x, weights, repeat, *_distinct(x), *_distinct(T), *_distinct(x[repeat]),
+                   *_distinct(t_x[repeat]))
+
+
 def bgnbd_loglik(params, x, t_x, T, weights=None) -> float:
     """Sum of the BG/NBD log-likelihood, eq. (6) of Fader, Hardie & Lee (2005)."""
+    return _bgnbd_loglik(params, _BgnbdData.of(x, t_x, T, weights))
+
+
+def _bgnbd_loglik(params, data: _BgnbdData) -> float:
     from scipy.special import betaln, gammaln
 
     r, alpha, a, b = params
-    x, t_x, T = (np.asarray(v, dtype="float64") for v in (x, t_x, T))
-    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    a2 = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
-    repeat = x > 0
+    x, repeat = data.x, data.repeat
+    a1 = gammaln(r + data.x_values)[data.x_rows] - gammaln(r) + r * np.log(alpha)
+    a2 = (betaln(a, b + data.x_values)[data.x_rows] - betaln(a, b)
+          - (r + x) * np.log(alpha + data.T_values)[data.T_rows])
     a3 = np.full_like(x, -np.inf)
-    a3[repeat] = (betaln(a + 1, b + x[repeat] - 1) - betaln(a, b)
-                  - (r + x[repeat]) * np.log(alpha + t_x[repeat]))
+    a3[repeat] = (betaln(a + 1, b + data.repeat_x_values - 1)[data.repeat_x_rows] - betaln(a, b)
+                  - (r + x[repeat]) * np.log(alpha + data.repeat_t_values)[data.repeat_t_rows])
     ll = a1 + np.logaddexp(a2, a3)
-    return float(np.sum(ll if weights is None else ll * weights))
+    return float(np.sum(ll if data.weights is None else ll * data.weights))
+
+
+@dataclass
+class _GammaGammaData:
+    """Customers' (x, m_x) prepared once per fit: the terms without parameters computed once,
+    the Gamma functions of ``p x`` once per distinct x (as ``_BgnbdData``)."""
+
+    x: np.ndarray
+    m: np.ndarray
+    log_x: np.ndarray
+    log_m: np.ndarray
+    x_values: np.ndarray
+    x_rows: np.ndarray
+
+    @classmethod
+    def of(cls, x, m_x) -> _GammaGammaData:
+        x, m = np.asarray(x, dtype="float64"), np.asarray(m_x, dtype="float64")
+        return cls(x, m, np.log(x), np.log(m), *_distinct(x))
 
 
 def gamma_gamma_loglik(params, x, m_x) -> float:
     """Sum of the Gamma-Gamma log-likelihood of the mean repeat spend ``m_x`` over ``x`` purchases."""
+    return _gamma_gamma_loglik(params, _GammaGammaData.of(x, m_x))
+
+
+def _gamma_gamma_loglik(params, data: _GammaGammaData) -> float:
     from scipy.special import gammaln
 
     p, q, g = params
-    x, m = np.asarray(x, dtype="float64"), np.asarray(m_x, dtype="float64")
-    ll = (gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(g)
-          + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(g + m * x))
+    x, m = data.x, data.m
+    px = p * data.x_values
+    ll = (gammaln(px + q)[data.x_rows] - gammaln(px)[data.x_rows] - gammaln(q) + q * np.log(g)
+          + (p * x - 1) * data.log_m + p * x * data.log_x - (p * x + q) * np.log(g + m * x))
     return float(ll.sum())
 
 
@@ -200,11 +282,11 @@ def fit_bgnbd(x, t_x, T) -> Fit:
         raise NotEnoughData("BG/NBD needs at least two customers with purchases")
     frame = pd.DataFrame({"x": x, "t_x": t_x, "T": T})
     unique = frame.value_counts().reset_index(name="w")  # identical customers count once
-    ux, ut, uT, w = (unique[c].to_numpy("float64") for c in ("x", "t_x", "T", "w"))
+    data = _BgnbdData.of(*(unique[c].to_numpy("float64") for c in ("x", "t_x", "T", "w")))
     scale = len(x)
 
     def negloglik(theta):
-        value = -bgnbd_loglik(np.exp(theta), ux, ut, uT, w) / scale
+        value = -_bgnbd_loglik(np.exp(theta), data) / scale
         return value if np.isfinite(value) else 1e10
 
     rate = max(x.sum(), 1.0) / max(T.sum(), 1.0)
@@ -219,25 +301,53 @@ def fit_gamma_gamma(x, m_x) -> Fit:
     x, m = x[keep], m[keep]
     if len(x) < 2:
         raise NotEnoughData("Gamma-Gamma needs at least two customers with repeat purchases")
-    scale = len(x)
+    data, scale = _GammaGammaData.of(x, m), len(x)
 
     def negloglik(theta):
-        value = -gamma_gamma_loglik(np.exp(theta), x, m) / scale
+        value = -_gamma_gamma_loglik(np.exp(theta), data) / scale
         return value if np.isfinite(value) else 1e10
 
     start = np.log([2.0, 3.0, float(np.mean(m))])
     return _fit(negloglik, start, ("p", "q", "gamma"), scale)
 
 
+def _distinct_pairs(x: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (x, T) pairs (rows) and, per customer, the row of its pair."""
+    pairs, rows = np.unique(np.column_stack([x, T]), axis=0, return_inverse=True)
+    return pairs, rows.reshape(-1)
+
+
 def expected_purchases(params, t: float, x, t_x, T) -> np.ndarray:
     """E[purchases in (T, T + t]] given (x, t_x, T): eq. (10) of Fader, Hardie & Lee (2005)."""
-    from scipy.special import hyp2f1
+    x, t_x, T = (np.asarray(v, dtype="float64") for v in (x, t_x, T))
+    pairs, rows = _distinct_pairs(x, T)
+    return _expected_purchases(params, t, x, t_x, T, _hypergeometric(params, t, pairs)[rows])
 
+
+def _eq10_params(params) -> tuple[float, float, float, float]:
     r, alpha, a, b = params
     if abs(a - 1) < 1e-6:  # removable singularity of eq. (10) at a = 1
         a = 1 + 1e-6
-    x, t_x, T = (np.asarray(v, dtype="float64") for v in (x, t_x, T))
-    hyp = hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+    return r, alpha, a, b
+
+
+def _hypergeometric(params, t: float, pairs: np.ndarray) -> np.ndarray:
+    """The Gauss hypergeometric term of eq. (10) for each distinct (x, T) pair.
+
+    It is by far the most expensive part of eq. (10) and depends on x and T only: a few
+    ten thousand distinct pairs for hundreds of thousands of customers, so it is evaluated
+    per pair and spread to the customers (the same numbers).
+    """
+    from scipy.special import hyp2f1
+
+    r, alpha, a, b = _eq10_params(params)
+    x, T = pairs[:, 0], pairs[:, 1]
+    return hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+
+
+def _expected_purchases(params, t: float, x, t_x, T, hyp: np.ndarray) -> np.ndarray:
+    """Eq. (10) given each customer's hypergeometric term ``hyp``."""
+    r, alpha, a, b = _eq10_params(params)
     first = (a + b + x - 1) / (a - 1)
     bracket = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp
     return first * bracket / (1 + _dropout_odds(params, x, t_x, T))
@@ -288,9 +398,17 @@ def fit_value_model(summary: pd.DataFrame, end: pd.Timestamp) -> ValueModel:
                       fit_gamma_gamma(summary["x"], summary["m_x"]), end)
 
 
+BLOCK = 20_000  # customers simulated at once: draws x BLOCK floats per measure (32 MB)
+
+
 def customer_value(summary: pd.DataFrame, model: ValueModel, *, interval: float = 0.8,
                    draws: int = 200, seed: int = 42) -> pd.DataFrame:
-    """Expected purchases (90, 365 days), P(alive), spend, with parameter-uncertainty intervals."""
+    """Expected purchases (90, 365 days), P(alive), spend, with parameter-uncertainty intervals.
+
+    The draws are simulated for ``BLOCK`` customers at a time, so memory stays bounded
+    however many customers there are; each customer's interval depends only on its own
+    draws, so the blocks change nothing.
+    """
     x, t_x, T, m = (summary[c].to_numpy("float64") for c in ("x", "t_x", "T", "m_x"))
     bg, gg = model.bgnbd.params, model.gamma_gamma.params
     out = summary[["customer_id", "x", "t_x", "T", "m_x"]].reset_index(drop=True).copy()
@@ -303,20 +421,50 @@ def customer_value(summary: pd.DataFrame, model: ValueModel, *, interval: float 
     rng = np.random.default_rng(seed)
     bg_draws, gg_draws = model.bgnbd.draws(draws, rng), model.gamma_gamma.draws(draws, rng)
     gg_draws = gg_draws[gg_draws[:, 1] > 1] if (gg_draws[:, 1] > 1).any() else gg_draws
-    sims = {"p_alive": [], "purchases_90d": [], "purchases_365d": [], "spend_365d": []}
-    for i, params in enumerate(bg_draws):
-        sims["p_alive"].append(p_alive(params, x, t_x, T))
-        sims["purchases_90d"].append(expected_purchases(params, 90, x, t_x, T))
-        p365 = expected_purchases(params, 365, x, t_x, T)
-        sims["purchases_365d"].append(p365)
-        sims["spend_365d"].append(p365 * expected_spend_per_purchase(
-            gg_draws[i % len(gg_draws)], x, m))
     lo, hi = (1 - interval) / 2 * 100, (1 + interval) / 2 * 100
-    for name, values in sims.items():
-        stacked = np.vstack(values)
-        out[f"{name}_lower"] = np.nanpercentile(stacked, lo, axis=0)
-        out[f"{name}_upper"] = np.nanpercentile(stacked, hi, axis=0)
+    pairs, pair_rows = _distinct_pairs(x, T)
+    hyp = {t: np.vstack([_hypergeometric(params, t, pairs) for params in bg_draws])
+           for t in HORIZONS}  # draws x distinct pairs
+    bounds = {name: np.empty((2, len(x))) for name in SIMULATED}
+    for begin in range(0, len(x), BLOCK):
+        part = slice(begin, begin + BLOCK)
+        sims = _simulate(bg_draws, gg_draws, x[part], t_x[part], T[part], m[part],
+                         {t: table[:, pair_rows[part]] for t, table in hyp.items()})
+        for name, stacked in sims.items():
+            bounds[name][:, part] = _percentiles(stacked, (lo, hi))
+    for name, (lower, upper) in bounds.items():
+        out[f"{name}_lower"], out[f"{name}_upper"] = lower, upper
     return out[VALUE_COLUMNS]
+
+
+SIMULATED = ("p_alive", "purchases_90d", "purchases_365d", "spend_365d")
+HORIZONS = (90, 365)  # days of the expected purchases with intervals
+
+
+def _simulate(bg_draws: np.ndarray, gg_draws: np.ndarray, x, t_x, T, m,
+              hyp: dict[int, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each ``SIMULATED`` measure for every parameter draw (rows) and customer (columns);
+    ``hyp[t]``: the hypergeometric term of eq. (10) per draw and customer."""
+    sims = {name: np.empty((len(bg_draws), len(x))) for name in SIMULATED}
+    for i, params in enumerate(bg_draws):
+        sims["p_alive"][i] = p_alive(params, x, t_x, T)
+        sims["purchases_90d"][i] = _expected_purchases(params, 90, x, t_x, T, hyp[90][i])
+        p365 = _expected_purchases(params, 365, x, t_x, T, hyp[365][i])
+        sims["purchases_365d"][i] = p365
+        sims["spend_365d"][i] = p365 * expected_spend_per_purchase(
+            gg_draws[i % len(gg_draws)], x, m)
+    return sims
+
+
+def _percentiles(stacked: np.ndarray, q: tuple[float, float]) -> np.ndarray:
+    """``np.nanpercentile(stacked, q, axis=0)``, vectorised: a column without NaN goes through
+    ``np.percentile`` (the same linear interpolation in one pass over all columns instead
+    of one Python call per column); only columns with NaN take ``nanpercentile``."""
+    result = np.percentile(stacked, q, axis=0)
+    with_nan = np.isnan(stacked).any(axis=0)
+    if with_nan.any():
+        result[:, with_nan] = np.nanpercentile(stacked[:, with_nan], q, axis=0)
+    return result
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -340,17 +488,23 @@ class Holdout:
         return 1 - self.mae_model / self.mae_naive if self.mae_naive > 0 else float("nan")
 
 
-def holdout_validation(sales: pd.DataFrame, end: pd.Timestamp, cutoff: pd.Timestamp) -> Holdout:
-    """Fit on [.., cutoff), predict [cutoff, end), compare per customer and per bucket."""
+def holdout_validation(sales: pd.DataFrame, end: pd.Timestamp, cutoff: pd.Timestamp,
+                       lines: CodedLines | None = None) -> Holdout:
+    """Fit on [.., cutoff), predict [cutoff, end), compare per customer and per bucket.
+
+    ``lines``: ``coded_lines(sales, end=end)`` when the caller has them already.
+    """
     if not cutoff < end:
         raise ValueError(f"the holdout cutoff {cutoff.date()} must precede the end {end.date()}")
-    calibration = rfm_summary(sales, cutoff)
+    lines = coded_lines(sales, end=end) if lines is None else lines
+    calibration = _summary(lines.restrict(sales, end=cutoff), cutoff)
     if len(calibration) < 2:
         raise NotEnoughData(f"fewer than two customers bought before {cutoff.date()}")
     model = fit_value_model(calibration, cutoff)
     horizon = float((end - cutoff).days)
     x, t_x, T = (calibration[c].to_numpy("float64") for c in ("x", "t_x", "T"))
-    actual = purchases_between(sales, cutoff, end).reindex(calibration["customer_id"]).fillna(0.0)
+    actual = (_purchase_days(lines.restrict(sales, start=cutoff))
+              .reindex(calibration["customer_id"]).fillna(0.0))
     per_customer = pd.DataFrame({
         "customer_id": calibration["customer_id"].to_numpy(),
         "x": x, "bucket": bucket(x),
@@ -399,13 +553,14 @@ def value_tables(sales: pd.DataFrame, settings: ValueSettings) -> ValueResult:
     if sales.empty or sales["customer_id"].notna().sum() == 0:
         raise NotEnoughData("no sales with a customer yet")
     end = default_as_of(sales)
-    summary = rfm_summary(sales, end)
+    lines = coded_lines(sales, end=end)  # coded once for the fit and the holdout
+    summary = _summary(lines, end)
     model = fit_value_model(summary, end)
     value = customer_value(summary, model, interval=settings.interval,
                            draws=settings.interval_draws, seed=settings.seed)
     cutoff = end - pd.Timedelta(days=settings.holdout_days)
     try:
-        validation = holdout_validation(sales, end, cutoff)
+        validation = holdout_validation(sales, end, cutoff, lines)
     except NotEnoughData as exc:
         empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in HOLDOUT_COLUMNS})
         return ValueResult(value, empty, model, None, f"holdout skipped: {exc}")

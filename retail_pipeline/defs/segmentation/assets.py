@@ -25,6 +25,8 @@ from retail_pipeline.defs.helpers import (
 from retail_pipeline.defs.resources import DataDirResource, WarehouseResource
 from retail_pipeline.platform.registry import ModelRegistry
 from retail_pipeline.platform.warehouse import History
+from retail_pipeline.segmentation import features as customer_features_logic
+from retail_pipeline.segmentation import value as value_logic
 from retail_pipeline.segmentation.settings import (
     FeatureSettings,
     NotEnoughData,
@@ -66,7 +68,13 @@ class ProfilesConfig(dg.Config):
                                                        "sizes over time).")
 
 
+def _sales_columns(columns: list[str]) -> dict[str, dg.AssetIn]:
+    """Read only ``columns`` of ``sales_features`` (a few of its ~45 columns at 10M lines)."""
+    return {"sales_features": dg.AssetIn(metadata={"columns": columns})}
+
+
 @dg.asset(group_name=GROUP, kinds={"pandas"},
+          ins=_sales_columns(customer_features_logic.INPUT_COLUMNS),
           description="One row per customer who bought: recency, frequency (purchase days), net "
                       "spend (returns and cancellations netted out; void lines count nowhere), "
                       "average basket, "
@@ -211,6 +219,7 @@ def serve_profiles(context: dg.AssetExecutionContext, warehouse: WarehouseResour
 
 @dg.multi_asset(
     group_name=GROUP,
+    ins=_sales_columns(value_logic.INPUT_COLUMNS),
     outs={
         "customer_value": dg.AssetOut(
             kinds=TABLE_KINDS,
