@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from retail_pipeline.sales.features import SALE, VOID, category_label
+from retail_pipeline.sales.columnar import category_label
+from retail_pipeline.sales.features import SALE, VOID
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
@@ -32,18 +33,27 @@ _SUMS = {
 }
 
 
-# The columns the tables below read: ``_counted`` copies only these, not the whole joined
-# frame (at 10M lines the 35 columns take 3.3 GB, and a full copy took a KPI step past 10 GB).
-_USED = ["transaction_date", "customer_id", "customer_name", "product_id", "product_name", "category",
-         "line_type", "is_return", "counted", "price_ratio", "net_quantity", "gross_quantity",
-         "returned_quantity", "total_amount", "gross_amount", "returned_amount"]
-INPUT_COLUMNS = [*_USED, "zero_price"]
-"""Every column of ``sales_features`` a KPI table reads (the assets load only these)."""
+_LINE = ["counted", "line_type", "is_return"]  # which lines count, and as a sale or a return
+_MEASURES = [source for source, _ in _SUMS.values() if source not in ("is_sale", "is_return")]
+COLUMNS = {
+    "kpi_summary": [*_LINE, "zero_price", "customer_id", "product_id", "price_ratio", "gross_amount",
+                    "returned_amount", "gross_quantity", "returned_quantity"],
+    "top_customers": [*_LINE, "customer_id", "customer_name", "total_amount", "gross_amount",
+                      "returned_amount", "net_quantity", "returned_quantity"],
+    "best_selling_products": [*_LINE, "product_id", "product_name", "category", "net_quantity",
+                              "gross_quantity", "returned_quantity", "total_amount"],
+    "revenue_by_category": [*_LINE, "product_name", "category", "price_ratio", *_MEASURES],
+    "sales_by_month": [*_LINE, "transaction_date", *_MEASURES],
+    "sales_by_weekday": [*_LINE, "transaction_date", *_MEASURES],
+}
+"""The columns of ``sales_features`` each table reads (its asset loads only these: at 10M lines
+the ~46 columns take 5 GB, and the counted lines are copied once more)."""
 
 
-def _counted(features: pd.DataFrame) -> pd.DataFrame:
-    """The lines that count in the totals, with ``is_sale`` (a counted sale line) added."""
-    features = features[[c for c in _USED if c in features.columns]]
+def _counted(features: pd.DataFrame, table: str) -> pd.DataFrame:
+    """The lines that count in the totals, with ``is_sale`` (a counted sale line) added; only
+    the columns ``table`` reads are copied."""
+    features = features[[c for c in COLUMNS[table] if c in features.columns and c != "zero_price"]]
     counted = features[features["counted"].astype(bool)]
     return counted.assign(is_sale=counted["line_type"].eq(SALE).astype("int64"),
                           is_return=counted["is_return"].astype("int64"))
@@ -55,8 +65,8 @@ def _ratio(part: float, whole: float) -> float:
 
 def kpi_summary(features: pd.DataFrame, products: pd.DataFrame, shops: pd.DataFrame) -> pd.DataFrame:
     """Headline numbers as a long table: metric, value, description."""
-    lines = _counted(features)
-    sales = lines[lines["is_sale"] == 1]
+    lines = _counted(features, "kpi_summary")
+    sales = lines.loc[lines["is_sale"] == 1, ["customer_id", "product_id", "price_ratio"]]
     gross, returned = float(lines["gross_amount"].sum()), float(lines["returned_amount"].sum())
     gross_units, returned_units = float(lines["gross_quantity"].sum()), float(lines["returned_quantity"].sum())
     sale_lines = len(sales)
@@ -99,9 +109,8 @@ def top_customers(features: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     ``transactions`` counts the customer's sale lines; ``average_transaction_value`` =
     ``total_spent`` / ``transactions``.
     """
-    lines = _counted(features)
-    known = lines[lines["customer_id"].notna()]
-    grouped = known.groupby("customer_id", observed=True).agg(
+    lines = _counted(features, "top_customers")
+    grouped = lines.groupby("customer_id", observed=True).agg(  # walk-ins (no id) drop out
         customer_name=("customer_name", "first"),
         total_spent=("total_amount", "sum"),
         gross_spent=("gross_amount", "sum"),
@@ -119,7 +128,7 @@ def top_customers(features: pd.DataFrame, n: int = 10) -> pd.DataFrame:
 
 def best_selling_products(features: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     """The ``n`` products with the most net units sold (sold minus returned), with revenue."""
-    lines = _counted(features)
+    lines = _counted(features, "best_selling_products")
     grouped = lines.assign(category=category_label(lines)).groupby("product_id", observed=True).agg(
         product_name=("product_name", "first"),
         category=("category", "first"),
@@ -133,10 +142,11 @@ def best_selling_products(features: pd.DataFrame, n: int = 10) -> pd.DataFrame:
 def revenue_by_category(features: pd.DataFrame) -> pd.DataFrame:
     """Net revenue and units, their gross and returned parts, sale lines and revenue share per
     product category (``uncategorised`` for products without one)."""
-    lines = _counted(features)
-    sales = lines[lines["is_sale"] == 1]
-    grouped = lines.groupby(category_label(lines).rename("category"), observed=True).agg(**_SUMS)
-    grouped["average_price_ratio"] = sales.groupby(category_label(sales))["price_ratio"].mean()
+    lines = _counted(features, "revenue_by_category")
+    category = category_label(lines).rename("category")
+    sale = (lines["is_sale"] == 1).to_numpy()
+    grouped = lines.groupby(category, observed=True).agg(**_SUMS)
+    grouped["average_price_ratio"] = lines["price_ratio"][sale].groupby(category[sale]).mean()
     grouped["return_rate"] = grouped["returned_units"] / grouped["gross_units"].where(grouped["gross_units"] > 0)
     total = grouped["revenue"].sum()
     grouped["revenue_share"] = grouped["revenue"] / total if total else np.nan
@@ -161,7 +171,7 @@ def sales_by_month(features: pd.DataFrame) -> pd.DataFrame:
     comparable with a whole month's total, and the chart draws it apart instead of as a
     collapse in sales.
     """
-    lines = _counted(features)
+    lines = _counted(features, "sales_by_month")
     month = lines["transaction_date"].dt.to_period("M").dt.to_timestamp().rename("month_start")
     grouped = lines.groupby(month).agg(**_SUMS).reset_index()
     grouped["month_start"] = grouped["month_start"].astype("datetime64[ns]")
@@ -184,11 +194,12 @@ def sales_by_weekday(features: pd.DataFrame) -> pd.DataFrame:
     something. ``revenue_per_day`` = revenue / ``calendar_days`` (likewise
     ``units_per_day``).
     """
-    lines = _counted(features)
+    lines = _counted(features, "sales_by_weekday")
     lines = lines.assign(day=lines["transaction_date"].dt.normalize(),
                          day_of_week=lines["transaction_date"].dt.day_of_week)
     grouped = lines.groupby("day_of_week").agg(**_SUMS)
-    grouped["days_with_sales"] = lines[lines["is_sale"] == 1].groupby("day_of_week")["day"].nunique()
+    sale_days = lines.loc[lines["is_sale"] == 1, ["day_of_week", "day"]]
+    grouped["days_with_sales"] = sale_days.groupby("day_of_week")["day"].nunique()
     grouped = grouped.reindex(range(7)).fillna(0)
     for column in ("transactions", "return_lines", "days_with_sales"):
         grouped[column] = grouped[column].astype("int64")

@@ -267,3 +267,23 @@ def test_charts_draw_empty_tables(tmp_path, inputs):
         category_performance_chart(kpis.revenue_by_category(empty), tmp_path / "c.png")
         temporal_patterns_chart(kpis.sales_by_month(empty), kpis.sales_by_weekday(empty), tmp_path / "t.png")
     assert (tmp_path / "c.png").read_bytes()[:4] == (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_each_table_needs_only_the_columns_its_asset_loads(inputs):
+    """The assets load ``kpis.COLUMNS[table]`` of ``sales_features``: each table from those
+    columns alone equals the table from the whole frame."""
+    features, t = inputs
+    products, shops = t["products"], t["shops"]
+    tables = {
+        "kpi_summary": lambda f: kpis.kpi_summary(f, products, shops),
+        "top_customers": lambda f: kpis.top_customers(f, 25),
+        "best_selling_products": lambda f: kpis.best_selling_products(f, 25),
+        "revenue_by_category": kpis.revenue_by_category,
+        "sales_by_month": kpis.sales_by_month,
+        "sales_by_weekday": kpis.sales_by_weekday,
+    }
+    assert set(tables) == set(kpis.COLUMNS)
+    for table, build in tables.items():
+        whole = build(features)
+        assert len(whole) > 0
+        pd.testing.assert_frame_equal(build(features[kpis.COLUMNS[table]]), whole, check_exact=True)

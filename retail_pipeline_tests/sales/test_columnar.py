@@ -202,3 +202,43 @@ def test_engine_setting(monkeypatch):
     monkeypatch.setenv("RETAIL_ENGINE", "spark")
     with pytest.raises(ValueError, match="RETAIL_ENGINE"):
         use_duckdb(None, 1)
+
+
+def test_daily_sales_of_many_lines_per_group_and_unusual_ids_are_identical():
+    """Ids whose text order differs from any numbering (case, digits, accents, a missing shop),
+    several lines per day, shop and product at random prices (the sums round the same way),
+    and dates around midnight."""
+    rng = np.random.default_rng(7)
+    rows = 5_000
+    shops = np.array(["b", "B", "a", "É", "10", "9", ""], dtype=object)
+    products = np.array(["p2", "P10", "p1", "ä", "Z"], dtype=object)
+    shop = pd.Series(shops[rng.integers(0, len(shops), rows)], dtype="str")
+    shop[rng.random(rows) < 0.02] = None
+    seconds = rng.integers(-2 * 86_400, 20 * 86_400, rows)
+    transactions = pd.DataFrame({
+        "transaction_id": pd.Series([f"T{i}" for i in range(rows)], dtype="str"),
+        "product_id": pd.Series(products[rng.integers(0, len(products), rows)], dtype="str"),
+        "shop_id": shop,
+        "quantity": pd.array(rng.integers(-3, 9, rows), dtype="Int64"),
+        "actual_price": np.round(rng.uniform(0, 100, rows), 2) * (rng.random(rows) > 0.01),
+        "transaction_date": pd.Timestamp("2024-03-01") + pd.to_timedelta(seconds, unit="s"),
+        "line_type": pd.Series(rng.choice(["", "sale", "void", "return", "cancellation"], rows), dtype="str"),
+    })
+    panel = both_panels(transactions)
+    assert panel["transaction_count"].max() > 5
+    assert set(panel["shop_id"]) == set(shops)  # the empty id is a shop; a missing one is not
+
+
+def test_category_labels_are_identical(tables, sample_tables):
+    products = tables[2]
+    lines = pd.DataFrame({
+        "category": pd.array([" Toys ", "", "  ", None, "Books", None, "Toys", "\tä\n"], dtype="str"),
+        "product_name": pd.array(["a", "b", "c", "d", None, None, "e", "f"], dtype="str"),
+    }, index=range(10, 18))  # not a range from 0: the labels keep the lines' index
+    t = sample_tables
+    sample, _ = build_sales_features(t["transactions"], t["customers"], t["products"], t["shops"])
+    for frame in (lines, lines.drop(columns="product_name"), lines.iloc[:0], sample, products):
+        pd.testing.assert_frame_equal(columnar.category_label(frame).to_frame(),
+                                      features.category_label(frame).to_frame(), check_exact=True)
+    assert columnar.category_label(lines).tolist() == [
+        "Toys", "uncategorised", "uncategorised", "uncategorised", "Books", "(unknown product)", "Toys", "ä"]

@@ -9,8 +9,11 @@ from retail_pipeline.defs.helpers import TABLE_KINDS, chart_asset, serve
 from retail_pipeline.defs.resources import WarehouseResource
 
 GROUP = "analytics"
-# the KPI tables read 17 of the ~35 columns of sales_features: only those are loaded
-FEATURES_IN = {"sales_features": dg.AssetIn(metadata={"columns": kpis.INPUT_COLUMNS})}
+
+
+def _features_in(table: str) -> dict[str, dg.AssetIn]:
+    """Load only the columns of ``sales_features`` (of its ~35) that ``table`` reads."""
+    return {"sales_features": dg.AssetIn(metadata={"columns": kpis.COLUMNS[table]})}
 
 
 class TopConfig(dg.Config):
@@ -19,7 +22,7 @@ class TopConfig(dg.Config):
     top_n: int = Field(default=10, description="Entries in the ranking (largest first).")
 
 
-@dg.asset(group_name=GROUP, kinds=TABLE_KINDS, ins=FEATURES_IN,
+@dg.asset(group_name=GROUP, kinds=TABLE_KINDS, ins=_features_in("kpi_summary"),
           description="Headline KPIs (metric, value, description): gross, returned and net revenue "
                       "and units (`total_revenue` and `units_sold` are net), return rate by units and "
                       "by revenue, sale / return / cancellation / void / price-0 line counts, average "
@@ -32,7 +35,7 @@ def kpi_summary(context: dg.AssetExecutionContext, sales_features: pd.DataFrame,
                  "kpi_summary")
 
 
-@dg.asset(group_name=GROUP, kinds=TABLE_KINDS, ins=FEATURES_IN,
+@dg.asset(group_name=GROUP, kinds=TABLE_KINDS, ins=_features_in("top_customers"),
           description="Customers ranked by total spending net of their returns (`total_spent`; "
                       "`gross_spent`, `returned_spent`, sale and return lines beside). Warehouse table "
                       "`top_customers`.")
@@ -42,7 +45,7 @@ def top_customers(context: dg.AssetExecutionContext, config: TopConfig,
                  "top_customers")
 
 
-@dg.asset(group_name=GROUP, kinds=TABLE_KINDS, ins=FEATURES_IN,
+@dg.asset(group_name=GROUP, kinds=TABLE_KINDS, ins=_features_in("best_selling_products"),
           description="Products ranked by net units sold (sold minus returned), with gross and "
                       "returned units, return rate and net revenue. Warehouse table "
                       "`best_selling_products`.")
@@ -53,7 +56,7 @@ def best_selling_products(context: dg.AssetExecutionContext, config: TopConfig,
                  "best_selling_products")
 
 
-@dg.asset(group_name=GROUP, kinds=TABLE_KINDS, ins=FEATURES_IN,
+@dg.asset(group_name=GROUP, kinds=TABLE_KINDS, ins=_features_in("revenue_by_category"),
           description="Net revenue and units (gross and returned beside), sale and return lines, "
                       "return rate, mean price ratio and revenue share per category (`uncategorised` "
                       "for products without one). Warehouse table `revenue_by_category`.")
@@ -63,7 +66,7 @@ def revenue_by_category(context: dg.AssetExecutionContext, sales_features: pd.Da
                  "revenue_by_category")
 
 
-@dg.asset(group_name=GROUP, kinds=TABLE_KINDS, ins=FEATURES_IN,
+@dg.asset(group_name=GROUP, kinds=TABLE_KINDS, ins=_features_in("sales_by_month"),
           description="Net revenue and units (gross and returned beside) and sale lines per calendar "
                       "month; `complete` is False (and `partial` True) for a month the data covers "
                       "only in part (`days_covered` of `days_in_month`), e.g. a current last month. "
@@ -73,7 +76,7 @@ def sales_by_month(context: dg.AssetExecutionContext, sales_features: pd.DataFra
     return serve(context, warehouse, kpis.sales_by_month(sales_features), "sales_by_month")
 
 
-@dg.asset(group_name=GROUP, kinds=TABLE_KINDS, ins=FEATURES_IN,
+@dg.asset(group_name=GROUP, kinds=TABLE_KINDS, ins=_features_in("sales_by_weekday"),
           description="Net revenue per weekday (Monday=0), in total and per calendar day of the "
                       "trading period: every day from the first to the last sale counts, closed "
                       "days as 0 (`calendar_days`; `days_with_sales` for comparison). "

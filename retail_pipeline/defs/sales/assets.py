@@ -5,8 +5,13 @@ import dagster as dg
 import pandas as pd
 
 from retail_pipeline.defs.helpers import TABLE_KINDS, serve, table_metadata
+from retail_pipeline.defs.io_manager import input_columns
 from retail_pipeline.defs.resources import WarehouseResource
-from retail_pipeline.sales.features import build_daily_sales, build_sales_features
+from retail_pipeline.sales.features import (
+    DAILY_SALES_INPUT_COLUMNS,
+    build_daily_sales,
+    build_sales_features,
+)
 
 GROUP = "sales"
 
@@ -32,6 +37,7 @@ def sales_features(raw_transactions: pd.DataFrame, raw_customers: pd.DataFrame,
 @dg.asset(
     group_name=GROUP,
     kinds=TABLE_KINDS,
+    ins={"raw_transactions": dg.AssetIn(metadata={"columns": DAILY_SALES_INPUT_COLUMNS})},
     description="One row per date x shop x product: NET units (`quantity`) and revenue (`revenue`), "
                 "i.e. sold minus returned or cancelled that day (a day with only returns is negative), "
                 "with the parts `gross_quantity`, `returned_quantity`, `gross_revenue`, "
@@ -52,7 +58,9 @@ def daily_sales(context: dg.AssetExecutionContext, raw_transactions: pd.DataFram
                  **{f"rows_from_{k}": int(v) for k, v in sources.items()})
 
 
-@dg.asset_check(asset=sales_features, blocking=True, additional_ins={"raw_transactions": dg.AssetIn()},
+@dg.asset_check(asset=sales_features, blocking=True,
+                additional_ins={"raw_transactions": dg.AssetIn(metadata={"columns": ["transaction_id"]})},
+                op_tags=input_columns(sales_features=["transaction_id"]),  # not 5 GB at 10M lines to count rows
                 description="The joins kept exactly one row per transaction.")
 def one_row_per_transaction(sales_features: pd.DataFrame, raw_transactions: pd.DataFrame) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
@@ -63,6 +71,8 @@ def one_row_per_transaction(sales_features: pd.DataFrame, raw_transactions: pd.D
 
 
 @dg.asset_check(asset=daily_sales, blocking=True,
+                op_tags=input_columns(daily_sales=["date", "shop_id", "product_id", "quantity",
+                                                   "gross_quantity", "returned_quantity"]),
                 description="One row per date, shop and product; gross and returned units are never "
                             "negative and net units are gross minus returned (net alone may be negative "
                             "on a day with more returns than sales).")
