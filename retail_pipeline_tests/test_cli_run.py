@@ -48,3 +48,45 @@ def test_if_never_run_runs_only_the_first_time(seeded_layout, tmp_path, monkeypa
     assert first.exit_code == 0 and "succeeded" in first.output, first.output
     second = CliRunner().invoke(app, ["run", "--if-never-run"])
     assert second.exit_code == 0 and "already succeeded" in second.output
+
+
+def test_the_run_does_not_keep_step_outputs_alive(tmp_path):
+    """execute_in_process keeps every output until the run ends; the CLI's run frees each one
+    once its consumers have loaded it from the IO manager (weak references tell)."""
+    import gc
+    import uuid
+    import weakref
+
+    import dagster as dg
+    import pandas as pd
+
+    from retail_pipeline.cli.run import execute_without_output_capture
+
+    made: list[weakref.ref] = []
+
+    @dg.asset
+    def first() -> pd.DataFrame:
+        frame = pd.DataFrame({"x": range(1000)})
+        made.append(weakref.ref(frame))
+        return frame
+
+    @dg.asset
+    def second(first: pd.DataFrame) -> pd.DataFrame:
+        return first.assign(y=1)
+
+    @dg.asset(deps=[second])
+    def last() -> None:
+        gc.collect()
+        alive.append(made[-1]() is not None)
+
+    io = dg.FilesystemIOManager(base_dir=str(tmp_path / "io"))
+    job = dg.Definitions(assets=[first, second, last], resources={"io_manager": io},
+                         jobs=[dg.define_asset_job("all", executor_def=dg.in_process_executor)]
+                         ).resolve_job_def("all")
+    alive: list[bool] = []
+    with dg.instance_for_test() as instance:
+        job.execute_in_process(instance=instance)
+        assert alive == [True]  # the reference: the output capture holds `first` to the end
+        alive.clear()
+        result = execute_without_output_capture(job, instance, str(uuid.uuid4()), {})
+    assert result.success and alive == [False]
