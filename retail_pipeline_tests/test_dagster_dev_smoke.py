@@ -38,6 +38,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _default_signals() -> None:
+    """Start ``dg dev`` as a shell would: no blocked or ignored SIGTERM/SIGINT. A signal mask
+    and SIG_IGN survive fork and exec, and the pytest worker may carry both from libraries
+    other tests loaded (billiard, Celery's pool, blocks SIGTERM around its forks): then
+    ``dg dev`` never saw the test's SIGTERM in full-suite runs, while it stopped in 3 s alone."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, signal.SIG_DFL)
+
+
 @pytest.fixture
 def dagster_dev(tmp_path, seeded_layout):
     home = tmp_path / "dagster_home"
@@ -49,6 +59,7 @@ def dagster_dev(tmp_path, seeded_layout):
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "dg"), "dev", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=_default_signals,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -97,5 +108,13 @@ def test_dagster_dev_serves_the_graph_and_the_running_schedule(dagster_dev):
     # start-up says nothing a user could not act on: no warnings at all
     warnings = [line for line in log.read_text().splitlines() if "warning" in line.lower()]
     assert warnings == []
+    group = subprocess.run(["ps", "-o", "pid,etime,args", "-g", str(proc.pid)],
+                           capture_output=True, text=True).stdout
     os.killpg(proc.pid, signal.SIGTERM)
-    assert proc.wait(timeout=60) is not None  # the whole group stops on SIGTERM
+    try:
+        proc.wait(timeout=60)  # the whole group stops on SIGTERM
+    except subprocess.TimeoutExpired:
+        left = subprocess.run(["ps", "-o", "pid,etime,args", "-g", str(proc.pid)],
+                              capture_output=True, text=True).stdout
+        pytest.fail(f"dg dev did not stop within 60 s of SIGTERM.\nGroup before:\n{group}\n"
+                    f"Still running:\n{left}\nLog tail:\n{log.read_text()[-4000:]}")
