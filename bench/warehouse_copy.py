@@ -26,7 +26,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from retail_pipeline.platform import settings
-from retail_pipeline.platform.frames import from_parquet_bytes
+from retail_pipeline.platform.frames import read_parquet
 from retail_pipeline.platform.warehouse import Warehouse
 from retail_pipeline.sales.features import build_daily_sales
 from retail_pipeline.sample import SampleSize, generate
@@ -48,7 +48,7 @@ def main() -> None:
                         help="Parquet file of a daily_sales the pipeline built (IO manager output)")
     args = parser.parse_args()
     if args.daily_sales is not None:
-        frame = from_parquet_bytes(args.daily_sales.read_bytes())
+        frame = read_parquet(str(args.daily_sales))
     else:
         sample = generate(SampleSize(transactions=args.transactions), seed=42)
         frame = build_daily_sales(sample.transactions.astype({"transaction_date": "datetime64[ns]"}))

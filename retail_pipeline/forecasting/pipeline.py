@@ -290,10 +290,9 @@ def run_forecast(panel: pd.DataFrame, settings: ForecastSettings | None = None, 
                         settings.max_bias_pct, settings.bias_mase_tolerance)
     champions = choose_champions(board, settings.max_bias_pct, settings.bias_mase_tolerance)
     # the champions not fitted yet (nor in the registry) fit side by side, one per thread
-    unfitted = [candidates[(level, name)] for level, name in champions.items()
-                if candidates[(level, name)].cached is None
-                and candidates[(level, name)].model is None]
-    run_in_threads([c.fit for c in unfitted], settings.n_jobs)
+    chosen = [candidates[(level, name)] for level, name in champions.items()]
+    run_in_threads([c.fit for c in chosen if c.cached is None and c.model is None],
+                   settings.n_jobs)
     keys = series_keys(panel)
     result = ForecastResult(pd.DataFrame(), board, errors, champions, aliases=aliases,
                             calendar=calendar)

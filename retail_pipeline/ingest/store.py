@@ -284,7 +284,7 @@ class TableStore:
         staging.mkdir(parents=True)
         for part in parts:
             if part.table is not None:
-                _write_part(part.table, staging / part.name)
+                atomic.parquet_table(part.table, staging / part.name)
             else:
                 link_or_copy(part.source, staging / part.name)
         os.replace(staging, folder)
@@ -306,13 +306,6 @@ class TableStore:
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
-
-
-def _write_part(table: pa.Table, target: Path) -> None:
-    """``table`` as written by ``atomic.parquet`` (same schema and pandas metadata, no
-    statistics for text columns), without a round trip through pandas."""
-    stats = [f.name for f in table.schema if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
-    pq.write_table(table, target, write_statistics=stats)
 
 
 def _part_name(number: int) -> str:

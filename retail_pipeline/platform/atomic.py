@@ -58,9 +58,15 @@ def parquet(frame, target) -> None:
     reads back with the same dtypes), without min/max statistics of text columns: those
     cost a third of the write of a large table and no reader here filters on them."""
     import pyarrow as pa
+
+    parquet_table(pa.Table.from_pandas(frame, preserve_index=False), target)
+
+
+def parquet_table(table, target) -> None:
+    """An Arrow ``table`` written as ``parquet`` writes a frame (no text-column statistics)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
     stats = [f.name for f in table.schema
              if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
     pq.write_table(table, target, write_statistics=stats)

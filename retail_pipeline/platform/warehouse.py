@@ -46,6 +46,7 @@ from retail_pipeline.platform import settings
 log = logging.getLogger(__name__)
 
 STAGING_MARK = "__stg_"
+SQLITE_CHUNK_ROWS = 200_000  # rows converted to Python values per executemany
 LEGACY_STAGING_SUFFIX = "__staging"
 HISTORY_COLUMNS = ("id", "run_id", "created_at")
 T = TypeVar("T")
@@ -295,7 +296,7 @@ class Warehouse:
             return
         if self.dialect == "sqlite" and _sqlite_ready(frame):
             frame.head(0).to_sql(name, conn, if_exists=if_exists, index=False)
-            _sqlite_executemany(conn, self._quote(name), frame, max(chunksize, 200_000))
+            _sqlite_executemany(conn, self._quote(name), frame, SQLITE_CHUNK_ROWS)
             return
         frame.to_sql(name, conn, if_exists=if_exists, index=False, chunksize=chunksize)
 
