@@ -51,6 +51,7 @@ METRICS = ["n", "mae", "mse", "rmse", "r2", "smape", "mase", "bias", "bias_pct",
            "coverage80", "coverage80_conformal"]
 LEADERBOARD_COLUMNS = ["scope", "level", "series_id", "model", "intermittent", *METRICS,
                        "rank", "champion", "chosen_by"]
+KEY_COLUMNS = ("level", "model", "series_id")
 MAX_BIAS_PCT = 10.0
 MASE_TOLERANCE = 0.05
 
@@ -142,6 +143,8 @@ def leaderboard(errors: pd.DataFrame, scales: pd.Series, interval: float = 0.8,
     columns = LEADERBOARD_COLUMNS
     if errors.empty:
         return pd.DataFrame(columns=columns)
+    # group and look up on integer codes rather than on hundreds of thousands of strings
+    errors = errors.astype({key: "category" for key in KEY_COLUMNS})
     parts = []
     for _, errs in errors.groupby("model", sort=False):
         if errs["fold"].nunique() > 1:
@@ -168,6 +171,8 @@ def leaderboard(errors: pd.DataFrame, scales: pd.Series, interval: float = 0.8,
     board["chosen_by"] = [decisions[level][1] if champion else None
                           for level, champion in zip(board["level"], board["champion"],
                                                      strict=True)]
+    board = board.astype({"level": "str", "model": "str"})
+    board["series_id"] = board["series_id"].astype(object).where(board["series_id"].notna(), None)
     return board[columns].sort_values(["scope", "level", "series_id", "rank"],
                                       na_position="first", kind="stable").reset_index(drop=True)
 
@@ -192,8 +197,8 @@ def _series_rows(banded: pd.DataFrame, scales: pd.Series, flags: pd.Series) -> p
     lower = np.where(conformal, banded["conformal_lower"], banded["yhat_lower"]).astype(float)
     upper = np.where(conformal, banded["conformal_upper"], banded["yhat_upper"]).astype(float)
     work = pd.DataFrame({
-        "level": banded["level"].to_numpy(), "model": banded["model"].to_numpy(),
-        "series_id": banded["series_id"].to_numpy(),
+        "level": banded["level"].array, "model": banded["model"].array,
+        "series_id": banded["series_id"].array,
         "ae": np.abs(y - yhat), "se": (y - yhat) ** 2, "y": y, "y2": y * y,
         "err": yhat - y, "pin": interval_pinball(y, lower, upper),
         "sm": np.where(denom == 0, 0.0, 200 * np.abs(y - yhat) / np.where(denom == 0, 1, denom)),

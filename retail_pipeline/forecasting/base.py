@@ -16,6 +16,14 @@ import pandas as pd
 
 FORECAST_COLUMNS = ["series_id", "ds", "yhat", "yhat_lower", "yhat_upper"]
 DEFAULT_INTERVAL = 0.8
+# A units correction (actual / forecast) is kept within 0.8..1.25: a 20% cut or a 25% raise,
+# the same distance on the log scale, the scale of a multiplier (0.8 undoes 1.25).
+MAX_CORRECTION = 1.25
+
+
+def clip_correction(factor: float, limit: float = MAX_CORRECTION) -> float:
+    """``factor`` within ``1 / limit .. limit``."""
+    return float(min(max(factor, 1 / limit), limit))
 
 
 @runtime_checkable

@@ -23,11 +23,12 @@ a product's series and all its shop x product series share a bucket. Series with
 product (the total and shop levels: 1 + number of shops, few) are hashed by their level
 name, so each of those levels stays whole in one bucket.
 
-Which bucket runs what: per-series models (seasonal naive, Prophet, Croston, SBA, TSB)
-fit each series on its own, so splitting a level's series between buckets changes nothing:
-each bucket runs them on its own series. The pooled models (``POOLED_MODELS``: the seasonal
-profile's shared shapes, the global gradient boosting, the Random Forest) learn from all a
-level's series at once; with ``pooling="level"`` (the default) each pooled (level, model)
+Which bucket runs what: per-series models (seasonal naive, Prophet, and Croston, SBA and
+TSB with ``intermittent_seasonal=False``) fit each series on its own, so splitting a level's
+series between buckets changes nothing: each bucket runs them on its own series. The pooled
+models (``pooled_models``: the seasonal profile's shared shapes, the global gradient boosting,
+the Random Forest, and the seasonal Croston, SBA and TSB, whose weekday x month shape is the
+level's) learn from all a level's series at once; with ``pooling="level"`` (the default) each pooled (level, model)
 pair runs once, on the whole level, in the bucket ``pooled_owners`` assigns it, so every
 model sees exactly the data of the unpartitioned run: the backtest errors, the leaderboard,
 the champion per level, the bias factors, the intervals and the forecast equal
@@ -78,7 +79,7 @@ from retail_pipeline.forecasting.pipeline import (
     model_factories,
     settings_calendar,
 )
-from retail_pipeline.forecasting.settings import ForecastSettings
+from retail_pipeline.forecasting.settings import INTERMITTENT_MODELS, ForecastSettings
 from retail_pipeline.platform.registry import fingerprint_frame
 
 DEFAULT_N_BUCKETS = 8
@@ -110,7 +111,15 @@ def bucket_of(keys: pd.DataFrame, n_buckets: int) -> pd.Series:
     return pd.Series(buckets, index=keys["series_id"].to_numpy(), name="bucket", dtype=int)
 
 
-def pooled_owners(offers, n_buckets: int) -> dict[tuple[str, str], int]:
+def pooled_models(settings: ForecastSettings) -> frozenset[str]:
+    """Models that learn from all a level's series at once under ``settings``."""
+    if settings.intermittent_seasonal:  # their shape is pooled over the level
+        return POOLED_MODELS | frozenset(INTERMITTENT_MODELS)
+    return POOLED_MODELS
+
+
+def pooled_owners(offers, n_buckets: int,
+                  pooled: frozenset[str] = POOLED_MODELS) -> dict[tuple[str, str], int]:
     """``(level, pooled model) -> bucket`` that runs it on the whole level (``pooling="level"``).
 
     Round robin over the pairs ordered by model, then level (``LEVELS`` order), so the
@@ -119,7 +128,7 @@ def pooled_owners(offers, n_buckets: int) -> dict[tuple[str, str], int]:
     """
     rank = {level: i for i, level in enumerate(LEVELS)}
     pairs = sorted({(model, level) for (level, _), models in offers.items()
-                    for model in models if model in POOLED_MODELS},
+                    for model in models if model in pooled},
                    key=lambda p: (p[0], rank.get(p[1], len(rank)), p[1]))
     return {(level, model): i % n_buckets for i, (model, level) in enumerate(pairs)}
 
@@ -140,10 +149,11 @@ class BucketPlan:
     offers: dict[tuple[str, int], tuple[str, ...]]  # (level, fold or FINAL) -> models
     keys: pd.DataFrame  # level, series_id, shop_id, product_id of the whole panel
     owners: dict[tuple[str, str], int]  # (level, pooled model) -> bucket, see pooled_owners
+    pooled: frozenset[str] = POOLED_MODELS  # see pooled_models
 
     def share(self, frame: pd.DataFrame, level: str, model: str, bucket: int) -> pd.DataFrame:
         """The rows of ``frame`` (one level's) that ``bucket`` fits ``model`` on."""
-        if model in POOLED_MODELS and self.pooling == "level":
+        if model in self.pooled and self.pooling == "level":
             return frame if self.owners[(level, model)] == bucket else frame.iloc[:0]
         return frame[frame["series_id"].map(self.buckets).to_numpy() == bucket]
 
@@ -182,7 +192,8 @@ def plan_buckets(panel: pd.DataFrame, settings: ForecastSettings | None = None,
     fitted_keys = keys[keys["series_id"].isin(set(fitted["series_id"]))]
     return BucketPlan(settings, n_buckets, pooling, calendar, fitted, aliases, flags,
                       bucket_of(fitted_keys, n_buckets), origins, offers, keys,
-                      pooled_owners(offers, n_buckets))
+                      pooled_owners(offers, n_buckets, pooled_models(settings)),
+                      pooled_models(settings))
 
 
 def bucket_backtest(plan: BucketPlan, bucket: int) -> pd.DataFrame:

@@ -57,10 +57,10 @@ class ConformalCalibrator:
         alpha = (1 - self.interval) / 2
         r = scaled_residual(errors["y"], errors["yhat"])
         bucket = horizon_bucket(errors["h"].to_numpy())
-        levels = errors["level"].to_numpy()
+        codes, levels = pd.factorize(errors["level"])
         self.quantiles = {}
-        for level in pd.unique(levels):
-            in_level = levels == level
+        for code, level in enumerate(levels):
+            in_level = codes == code
             rl = r[in_level]
             self.quantiles[(level, -1)] = (_conformal_quantile(rl, alpha),
                                            _conformal_quantile(rl, 1 - alpha))
@@ -71,20 +71,27 @@ class ConformalCalibrator:
                                                        _conformal_quantile(rb, 1 - alpha))
         return self
 
+    def bounds(self, level: pd.Series, h) -> tuple[np.ndarray, np.ndarray]:
+        """Residual quantiles ``(lo, hi)`` per row: the row's level and horizon bucket, else the
+        whole level's, else NaN (a level the calibrator never saw)."""
+        bucket = horizon_bucket(np.asarray(h))
+        lo, hi = np.full(len(bucket), np.nan), np.full(len(bucket), np.nan)
+        codes, levels = pd.factorize(level)
+        for code, name in enumerate(levels):
+            in_level = codes == code
+            whole = self.quantiles.get((name, -1), (np.nan, np.nan))
+            for b in np.unique(bucket[in_level]):
+                rows = in_level & (bucket == b)
+                lo[rows], hi[rows] = self.quantiles.get((name, int(b)), whole)
+        return lo, hi
+
     def apply(self, forecast: pd.DataFrame) -> pd.DataFrame:
         """Copy of ``forecast`` (``level, h, yhat``) with conformal ``yhat_lower/upper``."""
         out = forecast.copy()
-        keys = pd.DataFrame({"level": out["level"].to_numpy(),
-                             "bucket": horizon_bucket(out["h"].to_numpy())})
-        table = pd.DataFrame([(lv, b, q[0], q[1]) for (lv, b), q in self.quantiles.items()],
-                             columns=["level", "bucket", "lo", "hi"])
-        exact = keys.merge(table, on=["level", "bucket"], how="left")
-        whole = keys.merge(table[table["bucket"] == -1].drop(columns="bucket"),
-                           on="level", how="left")
+        lo, hi = self.bounds(out["level"], out["h"].to_numpy())
         # the point forecast always lies inside its interval, even when the backtest errors of a
         # (bias-corrected) model all fell on one side of it
-        lo = np.minimum(exact["lo"].fillna(whole["lo"]).to_numpy(float), 0.0)
-        hi = np.maximum(exact["hi"].fillna(whole["hi"]).to_numpy(float), 0.0)
+        lo, hi = np.minimum(lo, 0.0), np.maximum(hi, 0.0)
         yhat = np.clip(out["yhat"].to_numpy(float), 0, None)
         spread = np.sqrt(yhat + 1.0)
         out["yhat_lower"] = np.clip(yhat + lo * spread, 0, None)
@@ -98,16 +105,13 @@ def cross_fold_coverage(errors: pd.DataFrame, interval: float = 0.8) -> pd.DataF
     Returns ``errors`` with ``conformal_lower``/``conformal_upper`` columns; the leaderboard
     reports how often actuals fall inside them. Needs at least two folds.
     """
-    parts = []
-    for fold in sorted(errors["fold"].unique()):
-        rest = errors[errors["fold"] != fold]
-        part = errors[errors["fold"] == fold]
-        if rest.empty:
-            part = part.assign(conformal_lower=np.nan, conformal_upper=np.nan)
-        else:
-            cal = ConformalCalibrator(interval=interval).fit(rest)
-            banded = cal.apply(part[["level", "h", "yhat"]])
-            part = part.assign(conformal_lower=banded["yhat_lower"].to_numpy(),
-                               conformal_upper=banded["yhat_upper"].to_numpy())
-        parts.append(part)
-    return pd.concat(parts).loc[errors.index]
+    folds = errors["fold"].to_numpy()
+    lower, upper = np.full(len(errors), np.nan), np.full(len(errors), np.nan)
+    for fold in np.unique(folds):
+        rest, part = folds != fold, folds == fold
+        if rest.any():
+            cal = ConformalCalibrator(interval=interval).fit(errors[rest])
+            banded = cal.apply(errors.loc[part, ["level", "h", "yhat"]])
+            lower[part] = banded["yhat_lower"].to_numpy()
+            upper[part] = banded["yhat_upper"].to_numpy()
+    return errors.assign(conformal_lower=lower, conformal_upper=upper)

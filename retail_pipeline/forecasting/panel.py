@@ -83,6 +83,15 @@ def series_id_for(level: str, shop_id: str | None = None, product_id: str | None
     raise ValueError(f"unknown level {level!r}; known: {', '.join(LEVELS)}")
 
 
+_ID_PATTERN = r"^(?:shop=(?P<shop>[^|]*))?\|?(?:product=(?P<product>.*))?$"
+
+
+def split_series_ids(series_ids) -> pd.DataFrame:
+    """``shop``, ``product`` parsed back out of series ids (``series_id_for``); missing parts
+    (the total, a shop's or a product's own series) are NaN."""
+    return pd.Series(series_ids, dtype="str").str.extract(_ID_PATTERN)
+
+
 def forecast_panel(
     daily_sales: pd.DataFrame,
     *,

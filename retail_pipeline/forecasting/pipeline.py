@@ -28,9 +28,10 @@ on big levels it would mostly spend the refresh budget).
 
 Bias correction: the champion's forecast is multiplied by ``backtest_bias_factor`` of its
 own backtest errors (``bias_correction_rule``: ``latest``, the actual / forecast units of the
-newest fold, by default; ``consistent``, the fold ratio closest to 1 and only when every fold
-erred in the same direction; within 0.8..1.2; off with ``backtest_bias_correction=False``),
-and its conformal band is calibrated on the corrected backtest forecasts.
+newest fold shrunk toward 1 by its noise, by default; ``consistent``, the fold ratio closest
+to 1 and only when every fold erred in the same direction; within 0.8..1.25,
+``base.clip_correction``; off with ``backtest_bias_correction=False``), and its conformal
+band is calibrated on the corrected backtest forecasts.
 
 Holidays: every model that can use them gets the same ``HolidayCalendar`` (country
 holidays, user events, the Christmas / Black Friday / Easter peaks; see ``events``): the
@@ -65,14 +66,14 @@ from retail_pipeline.forecasting.backtest import (
     mase_scales,
     run_in_threads,
 )
-from retail_pipeline.forecasting.base import Forecaster
+from retail_pipeline.forecasting.base import MAX_CORRECTION, Forecaster, clip_correction
 from retail_pipeline.forecasting.boosting import GlobalBoostingForecaster
 from retail_pipeline.forecasting.events import HolidayCalendar
 from retail_pipeline.forecasting.forest import RandomForestForecaster
 from retail_pipeline.forecasting.intermittent import IntermittentForecaster, intermittent_series
 from retail_pipeline.forecasting.intervals import ConformalCalibrator
 from retail_pipeline.forecasting.naive import SeasonalNaive
-from retail_pipeline.forecasting.panel import LEVELS, series_keys
+from retail_pipeline.forecasting.panel import LEVELS, series_keys, split_series_ids
 from retail_pipeline.forecasting.profile import SeasonalProfileForecaster
 from retail_pipeline.forecasting.prophet_model import ProphetForecaster
 from retail_pipeline.forecasting.settings import INTERMITTENT_MODELS, ForecastSettings
@@ -114,7 +115,8 @@ def make_model(name: str, horizon: int, settings: ForecastSettings,
                                         max_train_rows=settings.boost_max_train_rows,
                                         interval=settings.interval, calendar=calendar)
     if name in INTERMITTENT_MODELS:
-        return IntermittentForecaster(name, interval=settings.interval)
+        return IntermittentForecaster(name, interval=settings.interval,
+                                      seasonal=settings.intermittent_seasonal)
     raise ValueError(f"unknown model {name!r}")
 
 
@@ -151,10 +153,9 @@ def expand_aliases(forecast: pd.DataFrame, aliases: pd.DataFrame) -> pd.DataFram
                            right_on=["level", "series_id"], suffixes=("", "_carrier"))
     if copies.empty:
         return forecast
-    parts = copies["series_id"].str.extract(r"^(?:shop=(?P<shop>[^|]*))?\|?"
-                                            r"(?:product=(?P<product>.*))?$")
-    copies["shop_id"] = parts["shop"]
-    copies["product_id"] = parts["product"]
+    parts = split_series_ids(copies["series_id"])
+    copies["shop_id"] = parts["shop"].to_numpy()
+    copies["product_id"] = parts["product"].to_numpy()
     copies = copies[forecast.columns]
     return pd.concat([forecast, copies], ignore_index=True)
 
@@ -162,14 +163,19 @@ def expand_aliases(forecast: pd.DataFrame, aliases: pd.DataFrame) -> pd.DataFram
 BIAS_RULES = ("latest", "consistent")
 
 
-def backtest_bias_factor(errors: pd.DataFrame, limit: float = 0.2, rule: str = "latest") -> float:
-    """Multiplier that removes the champion's backtest bias, limited to ``1 +- limit``.
+def backtest_bias_factor(errors: pd.DataFrame, limit: float = MAX_CORRECTION,
+                         rule: str = "latest") -> float:
+    """Multiplier that removes the champion's backtest bias, within ``1 / limit .. limit``
+    (0.8..1.25: the same cut and raise on the log scale).
 
     Per fold, ``sum(y) / sum(yhat)``.
 
     - ``latest``: the ratio of the newest fold, the one nearest the forecast. A level shift
       or a ramp the model does not capture (autumn into Christmas on one year of history)
       persists over a short horizon, so the newest fold's error says most about the next.
+      Only the part of it that stands out of the fold's own noise is applied
+      (``shrink_to_noise``): on a few sparse series one fold's units are noisy enough that
+      the full ratio would mostly add noise to the forecast.
     - ``consistent``: only when every fold errs in the same direction (a bias of the model,
       not of a period), the fold ratio closest to 1 (the most cautious one); otherwise 1.
     """
@@ -183,11 +189,32 @@ def backtest_bias_factor(errors: pd.DataFrame, limit: float = 0.2, rule: str = "
         return 1.0
     ratios = (sums["y"] / sums["yhat"]).to_numpy()
     if rule == "latest":
-        return float(np.clip(ratios[-1], 1 - limit, 1 + limit))
+        newest = errors[errors["fold"] == sums.index[-1]]
+        return clip_correction(shrink_to_noise(ratios[-1], newest), limit)
     if not ((ratios > 1).all() or (ratios < 1).all()):
         return 1.0
     closest = ratios[np.argmin(np.abs(ratios - 1))]
-    return float(np.clip(closest, 1 - limit, 1 + limit))
+    return clip_correction(closest, limit)
+
+
+def shrink_to_noise(ratio: float, fold: pd.DataFrame) -> float:
+    """``1 + w (ratio - 1)``: the fold's actual / forecast ratio shrunk toward 1 by how much
+    of its distance from 1 is noise.
+
+    The ratio's standard error treats the fold's rows (series-days) as independent:
+    ``se = sqrt(sum((y - ratio yhat)^2)) / sum(yhat)``; ``w = max(0, 1 - se^2 / (ratio - 1)^2)``
+    (the positive-part James-Stein weight of one estimate). A ratio within one standard
+    error of 1 is not applied at all; one many standard errors away almost entirely (on the
+    500 store-item series the weight was 0.996; on 30 sparse products a fold ratio of 1.075
+    with a standard error of about 0.08 gives 1).
+    """
+    y, yhat = fold["y"].to_numpy(float), fold["yhat"].to_numpy(float)
+    total = yhat.sum()
+    if total <= 0 or ratio == 1:
+        return float(ratio)
+    se2 = float(np.sum((y - ratio * yhat) ** 2)) / total ** 2
+    weight = max(0.0, 1.0 - se2 / (ratio - 1) ** 2)
+    return float(1 + weight * (ratio - 1))
 
 
 def coinciding_series(panel: pd.DataFrame) -> pd.DataFrame:
@@ -199,11 +226,20 @@ def coinciding_series(panel: pd.DataFrame) -> pd.DataFrame:
     if panel.empty:
         return pd.DataFrame(columns=ALIAS_COLUMNS)
     rank = {level: i for i, level in enumerate(LEVELS)}
-    frame = panel.sort_values(["series_id", "ds"], kind="stable")
+    # one sort, then each series is a slice of plain arrays (no per-group pandas objects)
+    level_code, level_names = pd.factorize(panel["level"])
+    series_code, series_names = pd.factorize(panel["series_id"])
+    order = np.lexsort((panel["ds"].to_numpy(), series_code, level_code))
+    days = panel["ds"].to_numpy()[order]
+    units = panel["y"].to_numpy(float)[order]
+    group = level_code[order].astype(np.int64) * len(series_names) + series_code[order]
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    ends = np.r_[starts[1:], len(group)]
     keys = {}
-    for (level, sid), part in frame.groupby(["level", "series_id"], sort=False):
-        digest = hashlib.sha256(part["ds"].to_numpy().tobytes()
-                                + part["y"].to_numpy(float).tobytes()).hexdigest()
+    for start, end in zip(starts, ends, strict=True):
+        level = level_names[level_code[order[start]]]
+        sid = series_names[series_code[order[start]]]
+        digest = hashlib.sha256(days[start:end].tobytes() + units[start:end].tobytes()).hexdigest()
         keys.setdefault(digest, []).append((rank.get(level, len(rank)), level, sid))
     rows = []
     for members in keys.values():

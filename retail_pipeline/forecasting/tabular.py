@@ -10,7 +10,7 @@ see ``lags``). The forest weights each row by ``level + 1`` so that a leaf predi
 features with one weighted percentile per bin edge, which took 25 s of a 40 s test), and
 both then multiply their forecasts by ``units_correction``, the ratio of actual to fitted
 units over a sample of training rows, so the units they forecast add up to the units sold
-(a bias correction; it is close to 1 and clipped to 0.8-1.25). ``calendar`` adds the
+(a bias correction; it is close to 1 and clipped to 0.8-1.25, ``base.clip_correction``). ``calendar`` adds the
 holiday, event and peak features of ``events``.
 
 Their own interval is the 10th/90th percentile of in-sample residuals on the
@@ -27,7 +27,12 @@ from contextlib import nullcontext
 import numpy as np
 import pandas as pd
 
-from retail_pipeline.forecasting.base import DEFAULT_INTERVAL, NotFittedError, check_horizon
+from retail_pipeline.forecasting.base import (
+    DEFAULT_INTERVAL,
+    NotFittedError,
+    check_horizon,
+    clip_correction,
+)
 from retail_pipeline.forecasting.events import HolidayCalendar
 from retail_pipeline.forecasting.lags import build_features, from_ratio, to_ratio
 from retail_pipeline.forecasting.matrix import SeriesMatrix
@@ -105,7 +110,7 @@ class TabularForecaster:
         with self._compute():
             fitted = from_ratio(self.estimator.predict(X[sample]), scale[sample])
         actual = from_ratio(z[sample], scale[sample])
-        self.units_correction = float(np.clip(actual.sum() / max(fitted.sum(), 1e-9), 0.8, 1.25))
+        self.units_correction = clip_correction(actual.sum() / max(fitted.sum(), 1e-9))
         fitted = fitted * self.units_correction
         resid = (actual - fitted) / np.sqrt(fitted + 1.0)
         alpha = (1 - self.interval) / 2

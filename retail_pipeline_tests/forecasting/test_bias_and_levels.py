@@ -141,3 +141,27 @@ def test_expand_aliases_restores_the_repeated_rows():
     assert (copy["shop_id"] == "S1").all() and (copy["product_id"] == "P2").all()
     assert (copy["level"] == "shop_product").all()
     assert copy["yhat"].tolist() == carrier["yhat"].tolist()
+
+
+def test_the_default_sample_peaks_in_december_and_its_champions_are_unbiased_there():
+    """The sample `make dev` loads: December sells well above the year's average day, and
+    every level's champion, backtested on folds in October to December, is within 5% of
+    demand (bias recomputed here from the backtest errors)."""
+    from retail_pipeline.sales.features import build_daily_sales
+    from retail_pipeline.sample import generate
+
+    daily = build_daily_sales(generate().transactions)
+    per_day = daily.groupby("date")["quantity"].sum()
+    assert per_day[per_day.index.month == 12].mean() > 1.2 * per_day.mean()
+
+    result = run_forecast(forecast_panel(daily), ForecastSettings(n_jobs=2))
+    errors = result.errors
+    assert errors["origin"].min() >= pd.Timestamp("2025-09-01")  # the run-up to Christmas
+    board = result.leaderboard
+    champions = board[(board["scope"] == "level") & board["champion"]]
+    assert set(champions["level"]) == {"total", "shop", "product", "shop_product"}
+    for row in champions.itertuples():
+        own = errors[(errors["level"] == row.level) & (errors["model"] == row.model)]
+        bias = 100 * (own["yhat"] - own["y"]).sum() / own["y"].sum()
+        assert row.bias_pct == pytest.approx(bias)
+        assert abs(bias) <= 5, (row.level, row.model, bias)

@@ -17,7 +17,6 @@ from retail_pipeline.defs.io_manager import ParquetIOManager, ParquetIOManagerRe
 from retail_pipeline.defs.resources import DataDirResource, WarehouseResource
 from retail_pipeline.forecasting.backtest import METRICS
 from retail_pipeline.forecasting.buckets import (
-    POOLED_MODELS,
     Champions,
     bucket_backtest,
     bucket_of,
@@ -119,9 +118,12 @@ def _compare_boards(expected: pd.DataFrame, actual: pd.DataFrame) -> None:
 
 
 def test_per_series_models_split_by_bucket_give_the_unpartitioned_leaderboard(panel):
-    settings = ForecastSettings(models=("seasonal_naive", "croston", "tsb"), **FAST)
+    # flat Croston and TSB fit each series alone (the seasonal ones share the level's shape)
+    settings = ForecastSettings(models=("seasonal_naive", "croston", "tsb"),
+                                intermittent_seasonal=False, **FAST)
     expected = run_forecast(panel, settings)
     plan = plan_buckets(panel, settings, 4, pooling="bucket")
+    assert not plan.pooled & set(settings.models)
     # every fitted series runs in exactly the bucket of its product
     errors = [bucket_backtest(plan, b) for b in range(4)]
     for b, part in enumerate(errors):
@@ -161,10 +163,12 @@ def test_partitioned_forecast_equals_the_unpartitioned_one(sample_panel):
     result = run_partitioned_forecast(sample_panel, settings, 3)
     _assert_same_forecast(expected, result.champions, result.forecast)
     _compare_boards(expected.leaderboard, result.champions.leaderboard)
-    # each pooled (level, model) pair ran once, on its whole level, in its owner bucket
+    # each pooled (level, model) pair ran once, on its whole level, in its owner bucket; the
+    # seasonal Croston, SBA and TSB are pooled (the level's shape)
+    assert {"croston", "sba", "tsb"} <= result.plan.pooled
     fitted = result.plan.fitted
     for (level, model), owner in result.plan.owners.items():
-        assert model in POOLED_MODELS
+        assert model in result.plan.pooled
         for bucket, (errors, forecast) in enumerate(zip(result.bucket_errors,
                                                         result.bucket_forecasts, strict=True)):
             rows = errors[(errors["level"] == level) & (errors["model"] == model)]
