@@ -24,6 +24,11 @@ from retail_pipeline.platform.memory import release_memory
 COLUMNS_TAG = "retail_pipeline/input_columns"
 
 
+def reads(columns) -> dg.AssetIn:
+    """An asset input that loads only ``columns`` of the upstream table (``load_from_path``)."""
+    return dg.AssetIn(metadata={"columns": list(columns)})
+
+
 def input_columns(**columns_by_input: list[str]) -> dict[str, str]:
     """Op tags that make the IO manager load only ``columns`` for each named input.
 

@@ -28,9 +28,9 @@ TSB with ``intermittent_seasonal=False``) fit each series on its own, so splitti
 series between buckets changes nothing: each bucket runs them on its own series. The pooled
 models (``pooled_models``: the seasonal profile's shared shapes, the global gradient boosting,
 the Random Forest, and the seasonal Croston, SBA and TSB, whose weekday x month shape is the
-level's) learn from all a level's series at once; with ``pooling="level"`` (the default) each pooled (level, model)
-pair runs once, on the whole level, in the bucket ``pooled_owners`` assigns it, so every
-model sees exactly the data of the unpartitioned run: the backtest errors, the leaderboard,
+level's) learn from all a level's series at once; with ``pooling="level"`` (the default)
+each pooled (level, model) pair runs once, on the whole level, in the bucket
+``pooled_owners`` assigns it, so every model sees exactly the data of the unpartitioned run: the backtest errors, the leaderboard,
 the champion per level, the bias factors, the intervals and the forecast equal
 ``run_forecast``'s (up to float summation order). Their cost is bounded anyway: they
 sample at most ``boost_max_train_rows`` / ``forest_max_train_rows`` training rows. With
@@ -149,7 +149,7 @@ class BucketPlan:
     offers: dict[tuple[str, int], tuple[str, ...]]  # (level, fold or FINAL) -> models
     keys: pd.DataFrame  # level, series_id, shop_id, product_id of the whole panel
     owners: dict[tuple[str, str], int]  # (level, pooled model) -> bucket, see pooled_owners
-    pooled: frozenset[str] = POOLED_MODELS  # see pooled_models
+    pooled: frozenset[str]  # the models that see a whole level, see pooled_models
 
     def share(self, frame: pd.DataFrame, level: str, model: str, bucket: int) -> pd.DataFrame:
         """The rows of ``frame`` (one level's) that ``bucket`` fits ``model`` on."""
@@ -190,10 +190,10 @@ def plan_buckets(panel: pd.DataFrame, settings: ForecastSettings | None = None,
                 if factory(level, n_series, settings.horizon) is not None)
     keys = series_keys(panel)
     fitted_keys = keys[keys["series_id"].isin(set(fitted["series_id"]))]
+    pooled = pooled_models(settings)
     return BucketPlan(settings, n_buckets, pooling, calendar, fitted, aliases, flags,
                       bucket_of(fitted_keys, n_buckets), origins, offers, keys,
-                      pooled_owners(offers, n_buckets, pooled_models(settings)),
-                      pooled_models(settings))
+                      pooled_owners(offers, n_buckets, pooled), pooled)
 
 
 def bucket_backtest(plan: BucketPlan, bucket: int) -> pd.DataFrame:

@@ -77,6 +77,7 @@ from retail_pipeline.forecasting.panel import LEVELS, series_keys, split_series_
 from retail_pipeline.forecasting.profile import SeasonalProfileForecaster
 from retail_pipeline.forecasting.prophet_model import ProphetForecaster
 from retail_pipeline.forecasting.settings import INTERMITTENT_MODELS, ForecastSettings
+from retail_pipeline.platform.arrays import runs
 from retail_pipeline.platform.registry import ModelRecord, ModelRegistry, fingerprint_frame
 
 SALES_FORECAST_COLUMNS = ["date", "level", "series_id", "shop_id", "product_id", "yhat",
@@ -232,9 +233,7 @@ def coinciding_series(panel: pd.DataFrame) -> pd.DataFrame:
     order = np.lexsort((panel["ds"].to_numpy(), series_code, level_code))
     days = panel["ds"].to_numpy()[order]
     units = panel["y"].to_numpy(float)[order]
-    group = level_code[order].astype(np.int64) * len(series_names) + series_code[order]
-    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-    ends = np.r_[starts[1:], len(group)]
+    starts, ends = runs(level_code[order].astype(np.int64) * len(series_names) + series_code[order])
     keys = {}
     for start, end in zip(starts, ends, strict=True):
         level = level_names[level_code[order[start]]]

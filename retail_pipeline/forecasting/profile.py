@@ -79,14 +79,10 @@ class _Fit:
     growth: float
     resid_q: tuple[float, float]
 
-    def yearly(self, dates: pd.DatetimeIndex) -> np.ndarray:
-        return self.month[dates.month.to_numpy() - 1]
-
     def values(self, dates: pd.DatetimeIndex) -> np.ndarray:
         steps = np.arange(1, len(dates) + 1)
         trend = self.growth ** ((steps + self.offset) / self.per)
-        shape = self.weekday[dates.day_of_week.to_numpy()] * self.yearly(dates) * trend
-        return self.level[:, None] * shape[None, :]
+        return self.level[:, None] * (shape_on(self.weekday, self.month, dates) * trend)[None, :]
 
 
 class SeasonalProfileForecaster:

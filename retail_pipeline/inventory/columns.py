@@ -1,7 +1,7 @@
 """The input columns each inventory computation reads.
 
 Kept apart from ``policy`` (which imports scipy) so that the asset definitions can declare
-them (``AssetIn(metadata={"columns": [...]})``) without loading the computation modules:
+them (``defs.io_manager.reads``) without loading the computation modules:
 the IO manager then reads only these columns of ``daily_sales`` (11 columns, some 10
 million rows at the largest sample) and of ``forecast_backtest``.
 """

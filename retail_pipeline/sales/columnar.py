@@ -60,13 +60,19 @@ def _keys(values: pd.Series) -> pa.Array:
     return keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
 
 
-def _distinct(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """The distinct values of a text column (``str``) and, per line, the position of its
-    value among them (``len(distinct)`` for a missing value): a per-line rule then runs once
-    per distinct value."""
+def _encoded(values: pd.Series) -> tuple[pa.Array, np.ndarray]:
+    """The distinct values of a text column (Arrow, first-appearance order) and, per line,
+    the position of its value among them (``len(distinct)`` for a missing value)."""
     encoded = _keys(values).dictionary_encode()
-    distinct = pd.Series(encoded.dictionary.to_pylist(), dtype="str")
+    distinct = encoded.dictionary
     return distinct, encoded.indices.fill_null(len(distinct)).to_numpy(zero_copy_only=False)
+
+
+def _distinct(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """``_encoded`` with the distinct values as a ``str`` Series: a per-line rule then runs
+    once per distinct value."""
+    distinct, indices = _encoded(values)
+    return pd.Series(distinct.to_pylist(), dtype="str"), indices
 
 
 def _dimension_rows(con, left_keys: pd.Series, dim: pd.DataFrame, key: str, entity: str) -> np.ndarray:
@@ -184,13 +190,11 @@ def _ranked(values: pd.Series) -> tuple[np.ndarray, pd.api.extensions.ExtensionA
     """Per value, its rank among the distinct values in text order (-1: missing), and the
     distinct values in that order (``str``). pandas sorts ``str`` columns in the same
     (code point) order, so ranks sort like the texts."""
-    encoded = _keys(values).dictionary_encode()
-    distinct = encoded.dictionary
+    distinct, indices = _encoded(values)
     order = np.asarray(pc.array_sort_indices(distinct), dtype=np.int64)
     rank = np.empty(len(distinct) + 1, dtype=np.int64)
     rank[order] = np.arange(len(distinct))
     rank[-1] = -1  # a missing value
-    indices = encoded.indices.fill_null(len(distinct)).to_numpy(zero_copy_only=False)
     return rank[indices], pd.array(distinct.take(pa.array(order)).to_pylist(), dtype="str")
 
 

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from retail_pipeline.contract import ContractError, Problem
+from retail_pipeline.platform.arrays import runs
 from retail_pipeline.sales.features import SALE, VOID
 
 DEMOGRAPHICS = ("gender", "age", "city", "preferred_categories", "avg_monthly_spending",
@@ -228,14 +229,6 @@ def pair_sums(first: np.ndarray, second: np.ndarray,
     first_of_pair, second_of_pair, pair = distinct_pairs(first, second)
     sums = by_codes(values, pair, len(first_of_pair)).sum().to_numpy()
     return first_of_pair, second_of_pair, sums
-
-
-def runs(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each run of equal values starts and ends (exclusive) in sorted ``codes``."""
-    if not len(codes):
-        return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    return starts, np.append(starts[1:], len(codes))
 
 
 def line_kinds(lines: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

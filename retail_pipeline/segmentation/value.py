@@ -43,13 +43,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from retail_pipeline.platform.arrays import runs
 from retail_pipeline.segmentation.features import (
     CodedLines,
     by_codes,
     coded_lines,
     default_as_of,
     pair_sums,
-    runs,
 )
 from retail_pipeline.segmentation.settings import NotEnoughData, ValueSettings
 

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from retail_pipeline.analytics import kpis
 from retail_pipeline.defs.helpers import TABLE_KINDS, chart_asset, serve
+from retail_pipeline.defs.io_manager import reads
 from retail_pipeline.defs.resources import WarehouseResource
 
 GROUP = "analytics"
@@ -13,7 +14,7 @@ GROUP = "analytics"
 
 def _features_in(table: str) -> dict[str, dg.AssetIn]:
     """Load only the columns of ``sales_features`` (of its ~35) that ``table`` reads."""
-    return {"sales_features": dg.AssetIn(metadata={"columns": kpis.COLUMNS[table]})}
+    return {"sales_features": reads(kpis.COLUMNS[table])}
 
 
 class TopConfig(dg.Config):

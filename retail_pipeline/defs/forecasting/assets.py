@@ -19,6 +19,7 @@ from retail_pipeline.defs.helpers import (
     settings_from_config,
     table_metadata,
 )
+from retail_pipeline.defs.io_manager import reads
 from retail_pipeline.defs.resources import DataDirResource, WarehouseResource
 from retail_pipeline.forecasting.events import COUNTRY_COLUMNS
 from retail_pipeline.forecasting.panel import DEFAULT_DEMAND, DEFAULT_MAX_SERIES_PER_LEVEL
@@ -73,7 +74,7 @@ class CohortConfig(dg.Config):
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas"},
-          ins={"daily_sales": dg.AssetIn(metadata={"columns": list(PANEL_INPUT_COLUMNS)})},
+          ins={"daily_sales": reads(PANEL_INPUT_COLUMNS)},
           description="Daily units per series at four levels (total, shop, product, shop x "
                       "product) with missing days filled as zero; net units by default, gross "
                       "(before returns) with `demand: gross`; days with negative units count "
@@ -94,7 +95,7 @@ def forecast_panel(config: PanelConfig, daily_sales: pd.DataFrame) -> dg.Output[
 
 @dg.multi_asset(
     group_name=GROUP,
-    ins={"daily_sales": dg.AssetIn(metadata={"columns": list(COUNTRY_COLUMNS)})},
+    ins={"daily_sales": reads(COUNTRY_COLUMNS)},
     outs={
         "forecast_leaderboard": dg.AssetOut(
             kinds=TABLE_KINDS,
@@ -216,7 +217,7 @@ def forecast_accuracy(context: dg.AssetExecutionContext, sales_forecast: pd.Data
 
 
 @dg.asset(group_name=GROUP, kinds={"scikit-learn", "pandas"},
-          ins={"daily_sales": dg.AssetIn(metadata={"columns": list(PANEL_INPUT_COLUMNS)})},
+          ins={"daily_sales": reads(PANEL_INPUT_COLUMNS)},
           description="Random Forest for one cohort chosen in the launchpad config (shop_id "
                       "and/or product_id; both empty = all sales): MSE, MAE, R2 on the last "
                       "`horizon` days, and its feature importances (the output). Saved in the "

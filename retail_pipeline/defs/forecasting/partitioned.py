@@ -39,6 +39,7 @@ from retail_pipeline.defs.helpers import (
     settings_from_config,
     table_metadata,
 )
+from retail_pipeline.defs.io_manager import reads
 from retail_pipeline.defs.resources import WarehouseResource
 from retail_pipeline.forecasting.events import COUNTRY_COLUMNS
 from retail_pipeline.forecasting.settings import ForecastSettings
@@ -47,7 +48,7 @@ from retail_pipeline.platform import settings as env
 GROUP = "forecasting_partitioned"
 BUCKETS = dg.StaticPartitionsDefinition([str(i) for i in range(env.forecast_buckets())])
 # the bucket steps read daily_sales only for the holiday country
-COUNTRY_IN = dg.AssetIn(metadata={"columns": list(COUNTRY_COLUMNS)})
+COUNTRY_IN = reads(COUNTRY_COLUMNS)
 PLAN_COLUMNS = ["settings", "n_buckets", "pooling"]  # carried on every backtest row
 
 PartitionedForecastConfig = config_from_settings(

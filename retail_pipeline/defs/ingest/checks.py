@@ -18,7 +18,7 @@ import pandas as pd
 from retail_pipeline.contract import ENTITIES, quality
 from retail_pipeline.defs.helpers import ERROR, WARN
 from retail_pipeline.defs.helpers import check_result as _result
-from retail_pipeline.defs.io_manager import input_columns
+from retail_pipeline.defs.io_manager import input_columns, reads
 
 LINE = "transaction_id"  # every transactions check shows the lines it flags by their id
 
@@ -92,7 +92,7 @@ def positive_standard_prices(raw_products: pd.DataFrame) -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset="raw_transactions",
-    additional_ins={f"raw_{entity}": dg.AssetIn(metadata={"columns": [key]})
+    additional_ins={f"raw_{entity}": reads([key])
                     for entity, key in (("customers", "customer_id"), ("products", "product_id"),
                                         ("shops", "shop_id"))},
     op_tags=_reads("customer_id", "product_id", "shop_id"),

@@ -23,6 +23,7 @@ from retail_pipeline.defs.helpers import (
     settings_from_config,
     table_metadata,
 )
+from retail_pipeline.defs.io_manager import reads
 from retail_pipeline.defs.resources import DataDirResource, WarehouseResource
 from retail_pipeline.inventory.columns import (
     BACKTEST_COLUMNS,
@@ -39,7 +40,7 @@ from retail_pipeline.inventory.supply import (
 GROUP = "inventory"
 _ALL = [f.name for f in dataclasses.fields(InventorySettings)]
 # the steps read only the columns they use of the large inputs
-PANEL_IN = dg.AssetIn(metadata={"columns": PANEL_SALES_COLUMNS})
+PANEL_IN = reads(PANEL_SALES_COLUMNS)
 
 
 def _config(name: str, doc: str, *fields: str) -> type[dg.Config]:
@@ -96,7 +97,7 @@ def stock_positions(raw_stock_levels: pd.DataFrame, raw_products: pd.DataFrame,
 
 
 @dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
-          ins={"daily_sales": dg.AssetIn(metadata={"columns": CLASS_SALES_COLUMNS})},
+          ins={"daily_sales": reads(CLASS_SALES_COLUMNS)},
           description="ABC class per product by revenue (A: first 80%, B: to 95%, C: rest) and "
                       "XYZ by the coefficient of variation of weekly units, with the cycle "
                       "service level target per class (A 98%, B 95%, C 90% by default; a "
@@ -112,7 +113,7 @@ def abc_classes(context: dg.AssetExecutionContext, config: ClassConfig, daily_sa
 
 @dg.asset(group_name=GROUP, kinds=TABLE_KINDS,
           ins={"daily_sales": PANEL_IN,
-               "forecast_backtest": dg.AssetIn(metadata={"columns": BACKTEST_COLUMNS})},
+               "forecast_backtest": reads(BACKTEST_COLUMNS)},
           description="Per shop x product: expected demand over the lead time plus one review "
                       "period from `sales_forecast`, its uncertainty from the champion's backtest "
                       "errors at those horizons (not raw sales variance) with the lead-time "

@@ -18,6 +18,7 @@ from retail_pipeline.defs.helpers import (
     serve,
     settings_from_config,
 )
+from retail_pipeline.defs.io_manager import reads
 from retail_pipeline.defs.resources import DataDirResource, WarehouseResource
 from retail_pipeline.marketing.settings import OUTCOME_INPUT_COLUMNS, BudgetSettings, MMMSettings
 from retail_pipeline.platform.registry import ModelRegistry
@@ -59,7 +60,7 @@ class ChannelForecastConfig(dg.Config):
 
 @dg.multi_asset(
     group_name=GROUP,
-    ins={"daily_sales": dg.AssetIn(metadata={"columns": list(OUTCOME_INPUT_COLUMNS)})},
+    ins={"daily_sales": reads(OUTCOME_INPUT_COLUMNS)},
     outs={
         "media_mix_contributions": dg.AssetOut(
             kinds=TABLE_KINDS,

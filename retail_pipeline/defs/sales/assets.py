@@ -5,7 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from retail_pipeline.defs.helpers import TABLE_KINDS, serve, table_metadata
-from retail_pipeline.defs.io_manager import input_columns
+from retail_pipeline.defs.io_manager import input_columns, reads
 from retail_pipeline.defs.resources import WarehouseResource
 from retail_pipeline.sales.features import (
     DAILY_SALES_INPUT_COLUMNS,
@@ -37,7 +37,7 @@ def sales_features(raw_transactions: pd.DataFrame, raw_customers: pd.DataFrame,
 @dg.asset(
     group_name=GROUP,
     kinds=TABLE_KINDS,
-    ins={"raw_transactions": dg.AssetIn(metadata={"columns": DAILY_SALES_INPUT_COLUMNS})},
+    ins={"raw_transactions": reads(DAILY_SALES_INPUT_COLUMNS)},
     description="One row per date x shop x product: NET units (`quantity`) and revenue (`revenue`), "
                 "i.e. sold minus returned or cancelled that day (a day with only returns is negative), "
                 "with the parts `gross_quantity`, `returned_quantity`, `gross_revenue`, "
@@ -59,7 +59,7 @@ def daily_sales(context: dg.AssetExecutionContext, raw_transactions: pd.DataFram
 
 
 @dg.asset_check(asset=sales_features, blocking=True,
-                additional_ins={"raw_transactions": dg.AssetIn(metadata={"columns": ["transaction_id"]})},
+                additional_ins={"raw_transactions": reads(["transaction_id"])},
                 op_tags=input_columns(sales_features=["transaction_id"]),  # not 5 GB at 10M lines to count rows
                 description="The joins kept exactly one row per transaction.")
 def one_row_per_transaction(sales_features: pd.DataFrame, raw_transactions: pd.DataFrame) -> dg.AssetCheckResult:

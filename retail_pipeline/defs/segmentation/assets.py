@@ -22,6 +22,7 @@ from retail_pipeline.defs.helpers import (
     settings_from_config,
     table_metadata,
 )
+from retail_pipeline.defs.io_manager import reads
 from retail_pipeline.defs.resources import DataDirResource, WarehouseResource
 from retail_pipeline.platform.registry import ModelRegistry
 from retail_pipeline.platform.warehouse import History
@@ -70,7 +71,7 @@ class ProfilesConfig(dg.Config):
 
 def _sales_columns(columns: list[str]) -> dict[str, dg.AssetIn]:
     """Read only ``columns`` of ``sales_features`` (a few of its ~45 columns at 10M lines)."""
-    return {"sales_features": dg.AssetIn(metadata={"columns": columns})}
+    return {"sales_features": reads(columns)}
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas"},
